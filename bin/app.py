@@ -1,0 +1,24 @@
+"""The example CDK app: the reference stacks, synthesized by `make synth`."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+
+from stacks.recon_worker_stack import ReconWorkerStack
+
+#: Every reference stack, by stack name.
+STACKS: dict[str, type[cdk.Stack]] = {
+    "ReconWorker": ReconWorkerStack,
+}
+
+
+def build_app(app: cdk.App | None = None) -> cdk.App:
+    """Add every reference stack to ``app`` (a new one by default) and return it."""
+    app = cdk.App() if app is None else app
+    for name, stack_class in STACKS.items():
+        stack_class(app, name)
+    return app
+
+
+if __name__ == "__main__":
+    build_app().synth()

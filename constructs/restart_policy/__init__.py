@@ -1,0 +1,38 @@
+"""cdk-restart-policy: a restart policy for long-running processes, as CDK constructs.
+
+Names are loaded on first use, so that ``import restart_policy.runtime`` (on hosts with no
+CDK) and the pure-Python policy model never import ``aws_cdk``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._errors import PolicyError as PolicyError
+    from .log_policy import LogPolicy as LogPolicy
+    from .policy import RestartPolicy as RestartPolicy
+    from .worker_service import WorkerService as WorkerService
+
+_EXPORTS = {
+    "PolicyError": "._errors",
+    "RestartPolicy": ".policy",
+    "LogPolicy": ".log_policy",
+    "WorkerService": ".worker_service",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'restart_policy' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
