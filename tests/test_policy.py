@@ -9,6 +9,7 @@ import sys
 import pytest
 from aws_cdk import Duration, Size
 from aws_cdk import aws_logs as logs
+
 from restart_policy import LogPolicy, PolicyError, RestartPolicy
 
 

@@ -11,6 +11,7 @@ import pytest
 from aws_cdk import App, Stack, assertions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
+
 from restart_policy.testing import CdkTemplateSnapshotExtension, normalize_template
 
 

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from ._errors import PolicyError as PolicyError
     from .log_policy import LogPolicy as LogPolicy
     from .policy import RestartPolicy as RestartPolicy
+    from .program import Program as Program
+    from .program import render_program as render_program
     from .worker_service import WorkerService as WorkerService
 
 _EXPORTS = {
@@ -20,6 +22,8 @@ _EXPORTS = {
     "RestartPolicy": ".policy",
     "LogPolicy": ".log_policy",
     "WorkerService": ".worker_service",
+    "Program": ".program",
+    "render_program": ".program",
 }
 
 __all__ = sorted(_EXPORTS)
