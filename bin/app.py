@@ -5,10 +5,12 @@ from __future__ import annotations
 import aws_cdk as cdk
 
 from stacks.recon_worker_stack import ReconWorkerStack
+from stacks.supervisor_hosts_stack import SupervisorHostsStack
 
 #: Every reference stack, by stack name.
 STACKS: dict[str, type[cdk.Stack]] = {
     "ReconWorker": ReconWorkerStack,
+    "SupervisorHosts": SupervisorHostsStack,
 }
 
 

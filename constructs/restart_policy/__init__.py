@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from .policy import RestartPolicy as RestartPolicy
     from .program import Program as Program
     from .program import render_program as render_program
+    from .supervisor_install import SupervisorInstall as SupervisorInstall
+    from .supervisor_programs import SupervisorPrograms as SupervisorPrograms
     from .worker_service import WorkerService as WorkerService
 
 _EXPORTS = {
@@ -24,6 +26,8 @@ _EXPORTS = {
     "WorkerService": ".worker_service",
     "Program": ".program",
     "render_program": ".program",
+    "SupervisorInstall": ".supervisor_install",
+    "SupervisorPrograms": ".supervisor_programs",
 }
 
 __all__ = sorted(_EXPORTS)

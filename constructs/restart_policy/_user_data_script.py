@@ -1,0 +1,168 @@
+"""The shell block that installs supervisor and the policy's files on a host. Pure Python.
+
+Files travel as one gzip'd tar, base64-encoded inside a quoted here-document: the shell never
+interprets a byte of them and nothing can cut them short; gzip keeps hundreds of programs under
+EC2's 16 KB user-data limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import shlex
+import tarfile
+import textwrap
+
+from ._host_files import (
+    CONFIG_DIR,
+    CTL_WRAPPER,
+    PROGRAMS_DIR,
+    SUPERVISORD_CONF,
+    UNIT_NAME,
+    UNIT_PATH,
+    HostFiles,
+)
+from .supervisor_install import SupervisorInstall
+
+#: First line of the block; the policy checks find the library's payload by it.
+MARKER = "# cdk-restart-policy: supervisor programs, payload v1"
+PAYLOAD_DELIMITER = "RP_PAYLOAD_V1"
+USER_DATA_LIMIT_BYTES = 16384
+
+
+def payload_archive(files: HostFiles) -> bytes:
+    """A reproducible tar.gz of the host files (fixed times, owners and order)."""
+    members: dict[str, tuple[str, int]] = {
+        "supervisord.conf": (files.supervisord_conf, 0o644),
+        "supervisord.service": (files.unit, 0o644),
+        "supervisorctl": (files.ctl_wrapper, 0o755),
+    }
+    for name, text in sorted(files.programs.items()):
+        members[f"programs/{name}.conf"] = (text, 0o644)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name, (text, mode) in members.items():
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = mode
+            info.mtime = 0
+            info.uname = info.gname = "root"
+            archive.addfile(info, io.BytesIO(data))
+    return gzip.compress(buffer.getvalue(), compresslevel=9, mtime=0)
+
+
+def read_payload(archive: bytes) -> dict[str, str]:
+    """The files in a payload archive, by path (used by the policy checks and tests)."""
+    files: dict[str, str] = {}
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(archive)), mode="r") as tar:
+        for member in tar.getmembers():
+            extracted = tar.extractfile(member)
+            if extracted is not None:
+                files[member.name] = extracted.read().decode("utf-8")
+    return files
+
+
+def script_lines(files: HostFiles, install: SupervisorInstall) -> list[str]:
+    """The block's lines, to be added to a bash user data."""
+    encoded = base64.b64encode(payload_archive(files)).decode("ascii")
+    folders = " ".join(shlex.quote(folder) for folder in files.log_directories)
+    block = [
+        MARKER,
+        "(",
+        "set -euo pipefail",
+        "umask 022",
+        'rp_stage="$(mktemp -d)"',
+        "trap 'rm -rf \"$rp_stage\"' EXIT",
+        f"base64 -d > \"$rp_stage/payload.tgz\" <<'{PAYLOAD_DELIMITER}'",
+        *textwrap.wrap(encoded, 76),
+        PAYLOAD_DELIMITER,
+        'tar -xzf "$rp_stage/payload.tgz" -C "$rp_stage" --no-same-owner',
+        *_install_lines(install),
+        f"install -d -m 0755 {CONFIG_DIR} {folders}",
+        "rp_restart=0",
+        f'cmp -s "$rp_stage/supervisord.conf" {SUPERVISORD_CONF} || rp_restart=1',
+        f'cmp -s "$rp_stage/supervisord.service" {UNIT_PATH} || rp_restart=1',
+        f'install -m 0644 "$rp_stage/supervisord.conf" {SUPERVISORD_CONF}',
+        # Programs are swapped as a whole, so a program removed from the app leaves the host.
+        f"rm -rf {PROGRAMS_DIR}.new",
+        f"install -d -m 0755 {PROGRAMS_DIR}.new",
+        f'install -m 0644 "$rp_stage"/programs/*.conf {PROGRAMS_DIR}.new/',
+        f"rm -rf {PROGRAMS_DIR}",
+        f"mv {PROGRAMS_DIR}.new {PROGRAMS_DIR}",
+        f'install -m 0644 "$rp_stage/supervisord.service" {UNIT_PATH}',
+        f'install -m 0755 "$rp_stage/supervisorctl" {CTL_WRAPPER}',
+        "systemctl daemon-reload",
+        f"systemctl enable {UNIT_NAME}",
+        f'if [ "$rp_restart" = 0 ] && systemctl is-active --quiet {UNIT_NAME}; then',
+        f"  {CTL_WRAPPER} update",
+        "else",
+        f"  systemctl restart {UNIT_NAME}",
+        "fi",
+        # The block runs in a subshell so that its shell options do not leak into the rest
+        # of the user data; its failure still fails the user data.
+        ") || { echo 'cdk-restart-policy: supervisor set-up failed' >&2; exit 1; }",
+    ]
+    return block
+
+
+def _install_lines(install: SupervisorInstall) -> list[str]:
+    supervisord = f"{install.bin_dir}/supervisord"
+    if install.kind == "pip-venv":
+        venv = install.bin_dir.removesuffix("/bin")
+        stamp = f"{venv}/.installed-supervisor-{install.version}"
+        requirement = shlex.quote(f"supervisor=={install.version}")
+        return [
+            f"if [ ! -f {stamp} ]; then",
+            "  if command -v apt-get > /dev/null && ! dpkg -s python3-venv > /dev/null 2>&1; then",
+            "    DEBIAN_FRONTEND=noninteractive apt-get update -q",
+            "    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv",
+            "  fi",
+            f"  python3 -m venv {venv}",
+            f"  {venv}/bin/python -m pip install --quiet --disable-pip-version-check"
+            f" --no-input {requirement}",
+            f"  touch {stamp}",
+            "fi",
+        ]
+    if install.kind == "os-package":
+        apt_name = shlex.quote("supervisor" + (f"={install.version}" if install.version else ""))
+        dnf_name = shlex.quote("supervisor" + (f"-{install.version}" if install.version else ""))
+        return [
+            f"if [ ! -x {supervisord} ]; then",
+            "  if command -v apt-get > /dev/null; then",
+            "    DEBIAN_FRONTEND=noninteractive apt-get update -q",
+            f"    DEBIAN_FRONTEND=noninteractive apt-get install -y -q {apt_name}",
+            "  elif command -v dnf > /dev/null; then",
+            f"    dnf install -y -q {dnf_name}",
+            "  else",
+            "    echo 'cdk-restart-policy: no apt-get or dnf to install supervisor' >&2",
+            "    exit 1",
+            "  fi",
+            "fi",
+            "# Debian's package starts its own supervisord; only ours may run.",
+            "systemctl disable --now supervisor.service > /dev/null 2>&1 || true",
+        ]
+    return [
+        f"if [ ! -x {supervisord} ]; then",
+        f"  echo 'cdk-restart-policy: {supervisord} is missing (install: preinstalled)' >&2",
+        "  exit 1",
+        "fi",
+    ]
+
+
+def extract_payloads(user_data: str) -> list[dict[str, str]]:
+    """The files of every library payload found in a user data script, in order."""
+    payloads: list[dict[str, str]] = []
+    lines = user_data.splitlines()
+    opening = f"<<'{PAYLOAD_DELIMITER}'"
+    for index, line in enumerate(lines):
+        if not line.rstrip().endswith(opening):
+            continue
+        try:
+            end = lines.index(PAYLOAD_DELIMITER, index + 1)
+        except ValueError:
+            continue
+        encoded = "".join(lines[index + 1 : end])
+        payloads.append(read_payload(base64.b64decode(encoded, validate=True)))
+    return payloads

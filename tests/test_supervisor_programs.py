@@ -1,0 +1,190 @@
+"""SupervisorPrograms: the user data it makes, judged by shellcheck and supervisor's parser."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk.assertions import Template
+
+from restart_policy import (
+    LogPolicy,
+    PolicyError,
+    Program,
+    RestartPolicy,
+    SupervisorInstall,
+    SupervisorPrograms,
+)
+from restart_policy._user_data_script import extract_payloads
+from tests.supervisor_harness import load_programs
+
+RECON = Program(name="recon", command="/srv/bos/recon.sh", numprocs=3)
+MONITOR = Program(name="monitor", command="/srv/bos/monitor.sh")
+
+
+def typical(count: int) -> list[Program]:
+    return [
+        Program(
+            name=f"daemon_worker_{index:03d}",
+            command=f"/srv/bos/scripts/celery/daemon_worker_{index:03d}.sh",
+            numprocs=2,
+            user="root",
+            environment={"QUEUE": f"queue-{index}", "DJANGO_SETTINGS_MODULE": "bos.settings.prod"},
+        )
+        for index in range(count)
+    ]
+
+
+def user_data_of(template: Template) -> str:
+    (launch_template,) = template.find_resources("AWS::EC2::LaunchTemplate").values()
+    user_data = launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
+    assert isinstance(user_data, str)
+    return user_data
+
+
+def synth(**props: Any) -> tuple[SupervisorPrograms, str]:
+    stack = Stack(App(), "Hosts")
+    programs = SupervisorPrograms(stack, "Programs", **props)
+    ec2.LaunchTemplate(stack, "Template", user_data=programs.user_data)
+    return programs, user_data_of(Template.from_stack(stack))
+
+
+def shellcheck(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("shellcheck")
+    assert binary, "shellcheck is missing: `make test` installs it (apt-get install shellcheck)"
+    path = tmp_path / "user-data.sh"
+    path.write_text(script)
+    return subprocess.run([binary, "--shell=bash", str(path)], capture_output=True, text=True)
+
+
+def test_template_user_data_carries_every_program_as_rendered() -> None:
+    construct, user_data = synth(programs=[RECON, MONITOR])
+    (payload,) = extract_payloads(user_data)
+    assert payload["programs/recon.conf"] == construct.program_configs["recon"]
+    assert payload["programs/monitor.conf"] == construct.program_configs["monitor"]
+    assert payload["supervisord.conf"] == construct.supervisord_conf
+
+
+def test_payload_loads_in_supervisors_parser_with_the_policy(tmp_path: Path) -> None:
+    logs = LogPolicy(directory=str(tmp_path))
+    policy = RestartPolicy(start_window=60, start_retries=4)
+    _, user_data = synth(programs=[RECON, MONITOR], restart_policy=policy, log_policy=logs)
+    (payload,) = extract_payloads(user_data)
+    sections = payload["programs/recon.conf"] + payload["programs/monitor.conf"]
+    configs = load_programs(sections, tmp_path)
+    assert sorted(configs) == ["monitor-0", "recon-0", "recon-1", "recon-2"]
+    assert {(c.startsecs, c.startretries) for c in configs.values()} == {(60, 4)}
+
+
+def test_user_data_is_shellcheck_clean(tmp_path: Path) -> None:
+    _, user_data = synth(programs=[RECON, MONITOR])
+    result = shellcheck(user_data, tmp_path)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize(
+    "install",
+    [SupervisorInstall.os_package(version="4.2.5-1"), SupervisorInstall.preinstalled()],
+    ids=["os-package", "preinstalled"],
+)
+def test_every_install_strategy_is_shellcheck_clean(
+    install: SupervisorInstall, tmp_path: Path
+) -> None:
+    _, user_data = synth(programs=[RECON], install=install)
+    result = shellcheck(user_data, tmp_path)
+    assert result.returncode == 0, result.stdout
+
+
+def test_default_install_is_a_pinned_supervisor_in_a_venv() -> None:
+    construct, _ = synth(programs=[RECON])
+    assert "pip install --quiet --disable-pip-version-check --no-input supervisor==4.3.0" in (
+        construct.script
+    )
+    assert "ExecStart=/opt/restart-policy/supervisor/bin/supervisord --nodaemon" in (
+        construct.systemd_unit
+    )
+
+
+def test_os_package_install_pins_and_disables_the_package_unit() -> None:
+    construct, _ = synth(programs=[RECON], install=SupervisorInstall.os_package(version="4.2.5-1"))
+    assert "apt-get install -y -q supervisor=4.2.5-1" in construct.script
+    assert "systemctl disable --now supervisor.service" in construct.script
+    assert "ExecStart=/usr/bin/supervisord" in construct.systemd_unit
+
+
+def test_systemd_unit_restarts_and_outlasts_the_longest_stop_timeout() -> None:
+    slow = Program(name="slow", command="/bin/slow", restart_policy=RestartPolicy(stop_timeout=600))
+    construct, _ = synth(programs=[RECON, slow])
+    assert "Restart=on-failure\n" in construct.systemd_unit
+    assert "TimeoutStopSec=630\n" in construct.systemd_unit
+    assert "WantedBy=multi-user.target\n" in construct.systemd_unit
+
+
+def test_adds_to_an_existing_user_data_after_its_commands() -> None:
+    stack = Stack(App(), "Hosts")
+    user_data = ec2.UserData.for_linux()
+    user_data.add_commands("echo before")
+    construct = SupervisorPrograms(stack, "Programs", programs=[RECON], user_data=user_data)
+    assert construct.user_data is user_data
+    rendered = user_data.render()
+    assert rendered.index("echo before") < rendered.index("cdk-restart-policy: supervisor")
+
+
+def test_two_hundred_typical_programs_fit() -> None:
+    _, user_data = synth(programs=typical(200))
+    assert len(user_data.encode()) < 16384
+    assert len(extract_payloads(user_data)[0]) == 200 + 3
+
+
+def test_rendering_is_deterministic() -> None:
+    assert synth(programs=[RECON, MONITOR])[1] == synth(programs=[RECON, MONITOR])[1]
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+def test_oversized_user_data_is_refused_with_its_size() -> None:
+    with pytest.raises(
+        PolicyError,
+        match=r"programs='1500 programs': make user data of [\d,]+ bytes, above EC2's limit of 16,384",
+    ):
+        synth(programs=typical(1500))
+
+
+def test_user_data_grown_past_the_limit_later_fails_synth() -> None:
+    stack = Stack(App(), "Hosts")
+    construct = SupervisorPrograms(stack, "Programs", programs=[RECON])
+    construct.user_data.add_commands("# " + "x" * 20000)
+    with pytest.raises(RuntimeError, match=r"user data is [\d,]+ bytes, above EC2's limit"):
+        App.of(stack).synth()  # type: ignore[union-attr]
+
+
+def test_duplicate_program_names_are_refused() -> None:
+    with pytest.raises(PolicyError, match=r"programs='recon': names two programs"):
+        synth(programs=[RECON, RECON])
+
+
+def test_no_programs_are_refused() -> None:
+    with pytest.raises(PolicyError, match=r"programs=\[\]: is empty"):
+        synth(programs=[])
+
+
+def test_wrong_types_are_refused_together() -> None:
+    with pytest.raises(PolicyError) as caught:
+        synth(programs=[RECON, "monitor"], restart_policy={}, install="pip")
+    message = str(caught.value)
+    assert message.startswith("SupervisorPrograms Hosts/Programs: 3 problems:")
+    assert "programs[1]='monitor': is not a Program" in message
+    assert "install='pip': is not a SupervisorInstall" in message
+
+
+def test_bad_install_options_are_refused() -> None:
+    with pytest.raises(PolicyError, match=r"version='4.3; rm -rf /'"):
+        SupervisorInstall.pip_venv(version="4.3; rm -rf /")
+    with pytest.raises(PolicyError, match=r"bin_dir='relative'"):
+        SupervisorInstall.preinstalled(bin_dir="relative")
