@@ -151,7 +151,7 @@ def test_rendering_is_deterministic() -> None:
 def test_oversized_user_data_is_refused_with_its_size() -> None:
     with pytest.raises(
         PolicyError,
-        match=r"programs='1500 programs': make user data of [\d,]+ bytes, above EC2's limit of 16,384",
+        match=r"programs='1500 programs': make user data of [\d,]+ bytes, above EC2's limit",
     ):
         synth(programs=typical(1500))
 
