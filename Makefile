@@ -12,7 +12,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: deps synth test lint pytest clean
+.PHONY: deps system-deps synth test lint pytest clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,21 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 
 deps: $(VENV)/.installed node_modules/.installed
 
+# The tests run shellcheck on user data and boot it in a debootstrapped Debian (as root).
+SYSTEM_TOOLS := shellcheck debootstrap
+system-deps:
+	@missing=""; \
+	for tool in $(SYSTEM_TOOLS); do \
+	  command -v $$tool > /dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing; \
+	  else \
+	    echo "missing:$$missing; install them as root: apt-get install$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
 synth: deps
 	$(CDK) synth --quiet --no-notices --no-version-reporting
 	@echo "templates in cdk.out/: $$(ls cdk.out/*.template.json | xargs -n1 basename | tr '\n' ' ')"
@@ -35,7 +50,7 @@ lint: deps
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-pytest: deps
+pytest: deps system-deps
 	$(BIN)/pytest
 
 test: lint pytest

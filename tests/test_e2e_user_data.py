@@ -1,0 +1,121 @@
+"""End to end: the reference stack's synthesized user data, run as root in a Debian root file
+system, leaves supervisord running the programs with the policy's settings; a second run changes
+nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+import xmlrpc.client
+from pathlib import Path
+from typing import Any
+
+import pytest
+from supervisor.xmlrpc import SupervisorTransport
+
+from tests.e2e.rootfs import Chroot, chroot
+
+pytestmark = pytest.mark.e2e
+
+SCRIPTS = "/srv/bos/scripts/celery"
+PROGRAMS = ["daemon_recon_client_funds_consumer", "daemon_transaction_monitoring_sending_request"]
+CTL = "/usr/local/bin/supervisorctl"
+
+# Prints the settings supervisor itself loads from the installed configuration.
+READ_CONFIG = """
+import json
+from supervisor.options import ServerOptions
+options = ServerOptions()
+options.realize(args=["-c", "/etc/restart-policy/supervisord.conf"])
+print(json.dumps({
+    p.name: {
+        "command": p.command, "startsecs": p.startsecs, "startretries": p.startretries,
+        "stopsignal": int(p.stopsignal), "stopwaitsecs": p.stopwaitsecs,
+        "killasgroup": p.killasgroup, "autorestart": p.autorestart.__name__,
+        "stdout_logfile": p.stdout_logfile, "stdout_logfile_maxbytes": p.stdout_logfile_maxbytes,
+        "stdout_logfile_backups": p.stdout_logfile_backups, "stderr_logfile": p.stderr_logfile,
+    }
+    for group in options.process_group_configs for p in group.process_configs
+}))
+"""
+
+
+def reference_user_data(templates: dict[str, dict[str, Any]]) -> str:
+    resources = templates["SupervisorHosts"]["Resources"]
+    (launch_template,) = (r for r in resources.values() if r["Type"] == "AWS::EC2::LaunchTemplate")
+    user_data = launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
+    assert isinstance(user_data, str)
+    return user_data
+
+
+def statuses(host: Chroot) -> dict[str, tuple[str, int]]:
+    """State and pid of every process, over the chroot's supervisord socket."""
+    transport = SupervisorTransport(
+        None, None, f"unix://{host.path('/run/restart-policy-supervisor.sock')}"
+    )
+    rpc: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+    try:
+        infos = rpc.supervisor.getAllProcessInfo()
+    except OSError:
+        return {}
+    return {f"{i['group']}:{i['name']}": (i["statename"], i["pid"]) for i in infos}
+
+
+def wait_spawned(host: Chroot, count: int, timeout: float = 60) -> dict[str, tuple[str, int]]:
+    deadline = time.monotonic() + timeout
+    found: dict[str, tuple[str, int]] = {}
+    while time.monotonic() < deadline:
+        found = statuses(host)
+        alive = [n for n, (state, pid) in found.items() if state in ("STARTING", "RUNNING") and pid]
+        if len(alive) == count:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"programs not up: {found}")
+
+
+def test_reference_user_data_boots_supervisord_with_the_policy(
+    example_templates: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    user_data = reference_user_data(example_templates)
+    with chroot(tmp_path) as host:
+        for name in PROGRAMS:
+            host.write(f"{SCRIPTS}/{name}.sh", "#!/bin/sh\nexec sleep 100000\n", mode=0o755)
+        host.write("/root/user-data.sh", user_data, mode=0o755)
+
+        first = host.run("/bin/bash", "/root/user-data.sh", check=False)
+        assert first.returncode == 0, first.stderr
+        up = wait_spawned(host, 4)
+        assert sorted(up) == [
+            "daemon_recon_client_funds_consumer:daemon_recon_client_funds_consumer-0",
+            "daemon_recon_client_funds_consumer:daemon_recon_client_funds_consumer-1",
+            "daemon_recon_client_funds_consumer:daemon_recon_client_funds_consumer-2",
+            "daemon_transaction_monitoring_sending_request:daemon_transaction_monitoring_sending_request-0",
+        ]
+
+        python = "/opt/restart-policy/supervisor/bin/python"
+        version = host.run(python, "-c", "import supervisor.options as o; print(o.VERSION)")
+        assert version.stdout.strip() == "4.3.0"
+        loaded = json.loads(host.run(python, "-c", READ_CONFIG).stdout)
+        recon = loaded["daemon_recon_client_funds_consumer-1"]
+        assert recon == {
+            "command": f"{SCRIPTS}/daemon_recon_client_funds_consumer.sh",
+            "startsecs": 120,
+            "startretries": 5,
+            "stopsignal": 2,
+            "stopwaitsecs": 120,
+            "killasgroup": True,
+            "autorestart": "RestartUnconditionally",
+            "stdout_logfile": "/var/log/supervisor/daemon_recon_client_funds_consumer-1.log",
+            "stdout_logfile_maxbytes": 5 * 1024 * 1024,
+            "stdout_logfile_backups": 10,
+            "stderr_logfile": "/var/log/supervisor/daemon_recon_client_funds_consumer-1.err.log",
+        }
+        assert host.path("/etc/systemd/system/supervisord.service").exists()
+        calls = host.path("/run/systemctl-standin/calls.log").read_text()
+        assert "systemctl enable supervisord.service" in calls
+
+        second = host.run("/bin/bash", "/root/user-data.sh", check=False)
+        assert second.returncode == 0, second.stderr
+        assert statuses(host) == up  # same processes, same pids: nothing was restarted
+        listed = host.run(CTL, "status", check=False).stdout  # the operator's wrapper works
+        assert "daemon_transaction_monitoring_sending_request-0" in listed
