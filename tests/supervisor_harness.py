@@ -95,6 +95,13 @@ class Supervisord:
         path = self.folder / "supervisord.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def __enter__(self) -> Supervisord:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.process is None:
             return
@@ -110,9 +117,5 @@ class Supervisord:
 
 @contextmanager
 def running(folder: Path, sections: str, extra: str = "") -> Iterator[Supervisord]:
-    daemon = Supervisord(folder, sections, extra)
-    daemon.start()
-    try:
+    with Supervisord(folder, sections, extra) as daemon:
         yield daemon
-    finally:
-        daemon.stop()

@@ -1,0 +1,284 @@
+"""restart_policy.runtime in real subprocesses: log then re-raise, handled exits, graceful stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from restart_policy import runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def daemon(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "daemon.py"
+    path.write_text("from restart_policy import runtime\n" + textwrap.dedent(body))
+    return path
+
+
+def start(path: Path, *extra: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, *extra, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 20) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def json_lines(stderr: str) -> list[dict[str, Any]]:
+    lines = []
+    for line in stderr.splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+def wait_for(path: Path, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def test_unknown_exception_is_one_json_line_then_reraised(tmp_path: Path) -> None:
+    path = daemon(
+        tmp_path,
+        """
+        class DatabaseGone(Exception):
+            pass
+        def main():
+            raise DatabaseGone("connection reset by peer")
+        runtime.run(main)
+        """,
+    )
+    code, _, err = finish(start(path))
+    assert code == runtime.EXIT_CRASH
+    (line,) = json_lines(err)
+    assert line["level"] == "ERROR"
+    assert line["process"] == "daemon.py"
+    assert line["event"] == "crash"
+    assert line["exception"]["type"] == "__main__.DatabaseGone"
+    assert line["exception"]["message"] == "connection reset by peer"
+    assert "raise DatabaseGone" in line["exception"]["traceback"]
+    assert "Traceback (most recent call last)" in err.split("\n", 1)[1]  # re-raised after the line
+    assert {"time", "pid"} <= set(line)
+
+
+def test_handled_exception_is_logged_at_its_level_and_exits_cleanly(tmp_path: Path) -> None:
+    path = daemon(
+        tmp_path,
+        """
+        class ConcurrencyException(Exception):
+            pass
+        def main():
+            raise ConcurrencyException("cannot acquire lock")
+        runtime.run(main, handled={ConcurrencyException: "WARNING"})
+        """,
+    )
+    code, _, err = finish(start(path))
+    assert code == runtime.EXIT_OK
+    (line,) = json_lines(err)
+    assert (line["level"], line["event"]) == ("WARNING", "handled-exit")
+    assert line["exception"]["message"] == "cannot acquire lock"
+    assert err.splitlines() == [json.dumps(line, ensure_ascii=False)]  # no raw traceback
+
+
+def test_handled_subclass_matches_its_base(tmp_path: Path) -> None:
+    path = daemon(
+        tmp_path,
+        """
+        import logging
+        def main():
+            raise FileNotFoundError("missing")
+        runtime.run(main, handled={OSError: logging.INFO})
+        """,
+    )
+    code, _, err = finish(start(path))
+    assert code == 0
+    assert json_lines(err)[0]["level"] == "INFO"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_stop_signal_finishes_the_current_item_and_exits_zero(tmp_path: Path, stop: int) -> None:
+    started, done = tmp_path / "started", tmp_path / "done"
+    path = daemon(
+        tmp_path,
+        f"""
+        import itertools, time
+        from pathlib import Path
+        def main(life):
+            for n in life.items(itertools.count()):
+                Path({str(started)!r}).write_text(str(n))
+                time.sleep(0.5)  # an item of work
+                Path({str(done)!r}).write_text(str(n))
+        runtime.run(main)
+        """,
+    )
+    process = start(path)
+    wait_for(started)
+    process.send_signal(stop)
+    code, _, err = finish(process)
+    assert code == 0
+    assert done.read_text() == started.read_text()  # the item in flight was finished
+    events = [line["event"] for line in json_lines(err)]
+    assert events == ["stop-requested", "stopped"]
+    assert json_lines(err)[0]["signal"] == signal.Signals(stop).name
+
+
+def test_wait_wakes_at_once_on_stop(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    path = daemon(
+        tmp_path,
+        f"""
+        from pathlib import Path
+        def main(life):
+            Path({str(ready)!r}).touch()
+            while not life.wait(60):  # a poller sleeping between polls
+                pass
+        runtime.run(main)
+        """,
+    )
+    process = start(path)
+    wait_for(ready)
+    began = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    code, _, _ = finish(process)
+    assert code == 0
+    assert time.monotonic() - began < 5
+
+
+def test_second_signal_stops_at_once(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    path = daemon(
+        tmp_path,
+        f"""
+        import time
+        from pathlib import Path
+        def main(life):
+            Path({str(started)!r}).touch()
+            time.sleep(60)  # an item that does not finish soon
+        runtime.run(main)
+        """,
+    )
+    process = start(path)
+    wait_for(started)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    code, _, err = finish(process, timeout=10)
+    assert code == 128 + signal.SIGINT
+    assert json_lines(err)[-1]["event"] == "stop-forced"
+
+
+def test_known_item_failure_is_logged_and_the_loop_goes_on(tmp_path: Path) -> None:
+    path = daemon(
+        tmp_path,
+        """
+        class ValidationError(Exception):
+            pass
+        def main(life):
+            for message in life.items(["ok-1", "bad", "ok-2"]):
+                with runtime.item(message, handled={ValidationError: "ERROR"}):
+                    if message == "bad":
+                        raise ValidationError("The message is invalid")
+                    print("processed", message)
+        runtime.run(main)
+        """,
+    )
+    code, out, err = finish(start(path))
+    assert code == 0
+    assert out.split() == ["processed", "ok-1", "processed", "ok-2"]
+    (line,) = json_lines(err)
+    assert (line["event"], line["item"], line["level"]) == ("item-handled", "'bad'", "ERROR")
+
+
+def test_unknown_item_failure_still_takes_the_process_down(tmp_path: Path) -> None:
+    path = daemon(
+        tmp_path,
+        """
+        def main(life):
+            for message in life.items(["ok-1", "poison", "ok-2"]):
+                with runtime.item(message, handled={ValueError: "ERROR"}):
+                    if message == "poison":
+                        raise ConnectionError("db gone")
+                    print("processed", message)
+        runtime.run(main)
+        """,
+    )
+    code, out, err = finish(start(path))
+    assert code == 1
+    assert out.split() == ["processed", "ok-1"]
+    (line,) = json_lines(err)
+    assert (line["event"], line["item"]) == ("crash", "'poison'")
+    assert line["exception"]["type"] == "builtins.ConnectionError"
+
+
+def test_runtime_works_without_cdk_on_the_path(tmp_path: Path) -> None:
+    # -S: no site-packages at all, so neither aws_cdk nor jsii can be imported.
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import sys\n"
+        "from restart_policy import runtime\n"
+        "runtime.run(lambda: None)\n"
+        "assert not any(m.startswith(('aws_cdk', 'jsii')) for m in sys.modules), sys.modules\n"
+        "print('ok')\n"
+    )
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "constructs")}
+    result = subprocess.run(
+        [sys.executable, "-S", str(script)], capture_output=True, text=True, env=env, check=False
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "ok"), result.stderr
+
+
+# --- bad input: refused before main starts ----------------------------------------------
+
+
+def _never() -> None:
+    raise AssertionError("main must not start")
+
+
+@pytest.mark.parametrize(
+    "handled",
+    [
+        {"ValueError": "WARNING"},
+        {KeyboardInterrupt: "WARNING"},
+        [ValueError],
+        {ValueError(): "INFO"},
+    ],
+    ids=["name", "not-exception", "list", "instance"],
+)
+def test_handled_that_is_not_exception_classes_is_a_type_error(handled: Any) -> None:
+    with pytest.raises(TypeError, match="handled"):
+        runtime.run(_never, handled=handled)
+
+
+@pytest.mark.parametrize("level", ["LOUD", 13], ids=["name", "number"])
+def test_unknown_log_level_is_a_value_error(level: object) -> None:
+    with pytest.raises(ValueError, match="unknown log level"):
+        runtime.run(_never, handled={ValueError: level})  # type: ignore[dict-item]
+
+
+def test_log_level_of_wrong_type_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="log level"):
+        runtime.run(_never, handled={ValueError: 1.5})  # type: ignore[dict-item]
+
+
+def test_item_refuses_bad_handled_too() -> None:
+    with pytest.raises(TypeError, match="handled"), runtime.item("x", handled={"E": "INFO"}):  # type: ignore[dict-item]
+        pass

@@ -1,0 +1,87 @@
+"""A daemon written with runtime.run under the real supervisord and a rendered program config."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from restart_policy import LogPolicy, Program, RestartPolicy, render_program
+from tests.supervisor_harness import Supervisord
+
+pytestmark = pytest.mark.supervisord
+
+DAEMON = """
+import sys, time
+from pathlib import Path
+from restart_policy import runtime
+
+folder = Path(sys.argv[1])
+class ConcurrencyException(Exception):
+    pass
+
+def main(life):
+    mode = (folder / "mode").read_text().strip()
+    with open(folder / "starts", "a") as starts:
+        starts.write(mode + "\\n")
+    if mode == "crash":
+        raise ConnectionError("database connection broken")
+    if mode == "handled":
+        raise ConcurrencyException("cannot acquire lock, we will try again")
+    for n in life.items(range(10**9)):
+        (folder / "started").write_text(str(n))
+        time.sleep(0.5)
+        (folder / "done").write_text(str(n))
+
+runtime.run(main, handled={ConcurrencyException: "WARNING"})
+"""
+
+
+def start_daemon(tmp_path: Path, mode: str, policy: RestartPolicy) -> Supervisord:
+    (tmp_path / "mode").write_text(mode)
+    script = tmp_path / "daemon.py"
+    script.write_text(DAEMON)
+    command = f"{shlex.quote(sys.executable)} {script} {tmp_path}"
+    section = render_program(
+        Program(name="daemon", command=command), policy, LogPolicy(directory=str(tmp_path))
+    )
+    return Supervisord(tmp_path, section)
+
+
+def events(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+def test_crash_is_one_json_line_per_attempt_and_supervisor_restarts(tmp_path: Path) -> None:
+    policy = RestartPolicy(start_window=1, start_retries=2)
+    with start_daemon(tmp_path, "crash", policy) as supervisord:
+        supervisord.wait_state("daemon:daemon-0", "FATAL", timeout=30)
+    assert (tmp_path / "starts").read_text().split() == ["crash"] * 3
+    crashes = events(tmp_path / "daemon-0.err.log")
+    assert [event["event"] for event in crashes] == ["crash"] * 3
+    assert {event["process"] for event in crashes} == {"daemon-0"}  # supervisor's process name
+
+
+def test_handled_exception_exits_cleanly(tmp_path: Path) -> None:
+    policy = RestartPolicy(start_window=1, start_retries=1)
+    with start_daemon(tmp_path, "handled", policy) as supervisord:
+        supervisord.wait_state("daemon:daemon-0", "FATAL", timeout=30)
+    assert "exited: daemon-0 (exit status 0; not expected)" in supervisord.log()
+    (first, *_) = events(tmp_path / "daemon-0.err.log")
+    assert (first["level"], first["event"]) == ("WARNING", "handled-exit")
+
+
+def test_stop_signal_finishes_the_item_and_exits_zero(tmp_path: Path) -> None:
+    policy = RestartPolicy(start_window=1, stop_timeout=10)
+    with start_daemon(tmp_path, "work", policy) as supervisord:
+        supervisord.wait_state("daemon:daemon-0", "RUNNING", timeout=15)
+        supervisord.rpc.supervisor.stopProcess("daemon:daemon-0", True)
+        assert supervisord.state("daemon:daemon-0") == "STOPPED"
+    assert (tmp_path / "done").read_text() == (tmp_path / "started").read_text()
+    assert "stopped: daemon-0 (exit status 0)" in supervisord.log()
+    stop = events(tmp_path / "daemon-0.err.log")
+    assert [event["event"] for event in stop] == ["stop-requested", "stopped"]
+    assert stop[0]["signal"] == "SIGINT"  # the policy's stop signal
