@@ -26,6 +26,11 @@ _DEFAULTS: dict[str, Any] = {
     "exit_codes": (0,),
     "kill_as_group": True,
     "stop_as_group": False,
+    "backoff": True,
+    "backoff_initial": 10,
+    "backoff_max": 300,
+    "healthy_reset": 600,
+    "max_rearms": None,
 }
 
 
@@ -58,12 +63,31 @@ class RestartPolicy:
         outlives its daemon. Default: true, the policy document's ``killasgroup=true``.
     :param stop_as_group: Send the stop signal to the whole process group too.
         Default: false, as in the policy document (only the daemon gets the stop signal).
+    :param backoff: ``True`` lets the library's back-off agent bound crash loops under
+        supervisor; ``None`` (or ``False``) gives plain supervisor behaviour, exactly as the policy
+        document describes (FATAL for ever after ``start_retries``). Default: true.
+    :param backoff_initial: Cool-down before the first restart after supervisor gave up or a
+        crash loop was stopped; it doubles each round. Default: 10 seconds (Kubernetes'
+        CrashLoopBackOff).
+    :param backoff_max: Longest cool-down, and so the longest a recovered dependency waits for
+        its daemon. Default: 300 seconds (Kubernetes' cap).
+    :param healthy_reset: Clean running after which the back-off starts again from
+        ``backoff_initial``; a run shorter than this that ends in an exit counts as a crash.
+        Default: 600 seconds (Kubernetes' reset).
+    :param max_rearms: Rounds of back-off after which the program is left stopped for a person
+        to look at. Default: none, never give up: the program recovers by itself once the cause
+        is gone.
     """
 
     __slots__ = (
         "_given",
+        "backoff",
+        "backoff_initial_seconds",
+        "backoff_max_seconds",
         "exit_codes",
+        "healthy_reset_seconds",
         "kill_as_group",
+        "max_rearms",
         "restart",
         "start_retries",
         "start_window_seconds",
@@ -81,6 +105,11 @@ class RestartPolicy:
     exit_codes: tuple[int, ...]
     kill_as_group: bool
     stop_as_group: bool
+    backoff: bool
+    backoff_initial_seconds: float
+    backoff_max_seconds: float
+    healthy_reset_seconds: float
+    max_rearms: int | None
 
     def __init__(
         self,
@@ -93,6 +122,11 @@ class RestartPolicy:
         exit_codes: Iterable[int] | None = None,
         kill_as_group: bool | None = None,
         stop_as_group: bool | None = None,
+        backoff: bool | None = True,
+        backoff_initial: DurationLike | None = None,
+        backoff_max: DurationLike | None = None,
+        healthy_reset: DurationLike | None = None,
+        max_rearms: int | None = None,
     ) -> None:
         given = {
             "start_window": start_window,
@@ -103,8 +137,14 @@ class RestartPolicy:
             "exit_codes": exit_codes,
             "kill_as_group": kill_as_group,
             "stop_as_group": stop_as_group,
+            "backoff_initial": backoff_initial,
+            "backoff_max": backoff_max,
+            "healthy_reset": healthy_reset,
+            "max_rearms": max_rearms,
         }
         given = {name: value for name, value in given.items() if value is not None}
+        # None is meaningful here: it switches the back-off agent off.
+        given["backoff"] = backoff
         values = {**_DEFAULTS, **given}
         problems = Problems("RestartPolicy")
 
@@ -139,6 +179,29 @@ class RestartPolicy:
                 "is false while stop_as_group is true, which supervisor refuses to load",
                 "set kill_as_group=True or stop_as_group=False",
             )
+        backoff_on = values["backoff"]
+        if backoff_on not in (True, False, None):
+            problems.add(
+                "backoff", backoff_on, "is not a switch", "give True, or None to turn it off"
+            )
+        initial = _duration(problems, "backoff_initial", values["backoff_initial"], whole=False)
+        longest = _duration(problems, "backoff_max", values["backoff_max"], whole=False)
+        reset = _duration(problems, "healthy_reset", values["healthy_reset"], whole=False)
+        if initial > 0 and longest > 0 and initial > longest:
+            problems.add(
+                "backoff_initial",
+                describe_seconds(initial),
+                f"is above backoff_max ({describe_seconds(longest)})",
+                "give a backoff_initial at most backoff_max",
+            )
+        rearms = values["max_rearms"]
+        if rearms is not None and (not _is_int(rearms) or rearms < 0):
+            problems.add(
+                "max_rearms",
+                rearms,
+                "is not a whole number of at least 0",
+                "give e.g. 10, or None to never give up",
+            )
         problems.raise_if_any()
 
         set_ = object.__setattr__
@@ -151,6 +214,11 @@ class RestartPolicy:
         set_(self, "exit_codes", codes)
         set_(self, "kill_as_group", kill_group)
         set_(self, "stop_as_group", stop_group)
+        set_(self, "backoff", bool(backoff_on))
+        set_(self, "backoff_initial_seconds", initial)
+        set_(self, "backoff_max_seconds", longest)
+        set_(self, "healthy_reset_seconds", reset)
+        set_(self, "max_rearms", rearms)
 
     def replace(self, **changes: Any) -> RestartPolicy:
         """A copy with some fields changed, validated like a new policy."""
@@ -174,7 +242,11 @@ class RestartPolicy:
             f"start_retries={self.start_retries}, stop_signal={self.stop_signal!r}, "
             f"stop_timeout={describe_seconds(self.stop_timeout_seconds)}, "
             f"restart={self.restart!r}, exit_codes={self.exit_codes!r}, "
-            f"kill_as_group={self.kill_as_group}, stop_as_group={self.stop_as_group})"
+            f"kill_as_group={self.kill_as_group}, stop_as_group={self.stop_as_group}, "
+            f"backoff={self.backoff}, backoff_initial={describe_seconds(self.backoff_initial_seconds)}, "
+            f"backoff_max={describe_seconds(self.backoff_max_seconds)}, "
+            f"healthy_reset={describe_seconds(self.healthy_reset_seconds)}, "
+            f"max_rearms={self.max_rearms})"
         )
 
 
@@ -182,7 +254,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _duration(problems: Problems, name: str, value: object) -> float:
+def _duration(problems: Problems, name: str, value: object, *, whole: bool = True) -> float:
     try:
         seconds = to_seconds(value)
     except UnitError as exc:
@@ -197,7 +269,7 @@ def _duration(problems: Problems, name: str, value: object) -> float:
             "is not positive",
             "give a positive duration, e.g. Duration.seconds(120)",
         )
-    elif seconds != int(seconds):
+    elif whole and seconds != int(seconds):
         problems.add(
             name,
             describe_seconds(seconds),
