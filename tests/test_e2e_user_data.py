@@ -36,6 +36,7 @@ print(json.dumps({
         "stdout_logfile_backups": p.stdout_logfile_backups, "stderr_logfile": p.stderr_logfile,
     }
     for group in options.process_group_configs for p in group.process_configs
+    if group.name != "restart-policy-backoff"
 }))
 """
 
@@ -84,18 +85,21 @@ def test_reference_user_data_boots_supervisord_with_the_policy(
 
         first = host.run("/bin/bash", "/root/user-data.sh", check=False)
         assert first.returncode == 0, first.stderr
-        up = wait_spawned(host, 4)
+        up = wait_spawned(host, 5)
         assert sorted(up) == [
             "daemon_recon_client_funds_consumer:daemon_recon_client_funds_consumer-0",
             "daemon_recon_client_funds_consumer:daemon_recon_client_funds_consumer-1",
             "daemon_recon_client_funds_consumer:daemon_recon_client_funds_consumer-2",
             "daemon_transaction_monitoring_sending_request:daemon_transaction_monitoring_sending_request-0",
+            "restart-policy-backoff:restart-policy-backoff",
         ]
 
         python = "/opt/restart-policy/supervisor/bin/python"
         version = host.run(python, "-c", "import supervisor.options as o; print(o.VERSION)")
         assert version.stdout.strip() == "4.3.0"
-        loaded = json.loads(host.run(python, "-c", READ_CONFIG).stdout)
+        read = host.run(python, "-c", READ_CONFIG, check=False)
+        assert read.returncode == 0, read.stderr
+        loaded = json.loads(read.stdout)
         recon = loaded["daemon_recon_client_funds_consumer-1"]
         assert recon == {
             "command": f"{SCRIPTS}/daemon_recon_client_funds_consumer.sh",
@@ -116,6 +120,14 @@ def test_reference_user_data_boots_supervisord_with_the_policy(
 
         second = host.run("/bin/bash", "/root/user-data.sh", check=False)
         assert second.returncode == 0, second.stderr
-        assert statuses(host) == up  # same processes, same pids: nothing was restarted
+        after = statuses(host)
+        assert {name: pid for name, (_, pid) in after.items()} == {
+            name: pid for name, (_, pid) in up.items()
+        }  # same processes, same pids: nothing was restarted
+        agent = "restart-policy-backoff:restart-policy-backoff"
+        deadline = time.monotonic() + 10
+        while statuses(host)[agent][0] != "RUNNING":  # the back-off agent stays up
+            assert time.monotonic() < deadline, statuses(host)
+            time.sleep(0.2)
         listed = host.run(CTL, "status", check=False).stdout  # the operator's wrapper works
         assert "daemon_transaction_monitoring_sending_request-0" in listed

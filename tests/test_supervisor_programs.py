@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -138,7 +139,50 @@ def test_adds_to_an_existing_user_data_after_its_commands() -> None:
 def test_two_hundred_typical_programs_fit() -> None:
     _, user_data = synth(programs=typical(200))
     assert len(user_data.encode()) < 16384
-    assert len(extract_payloads(user_data)[0]) == 200 + 3
+    (payload,) = extract_payloads(user_data)
+    assert sum(path.startswith("programs/") for path in payload) == 200
+
+
+def test_back_off_agent_is_installed_as_an_event_listener() -> None:
+    construct, user_data = synth(programs=[RECON, MONITOR])
+    (payload,) = extract_payloads(user_data)
+    assert "[eventlistener:restart-policy-backoff]\n" in construct.supervisord_conf
+    assert (
+        "command=/opt/restart-policy/supervisor/bin/python /etc/restart-policy/backoff_agent.py "
+        "--config /etc/restart-policy/backoff.json "
+        "--state /var/lib/restart-policy/backoff-state.json\n"
+    ) in construct.supervisord_conf
+    settings = json.loads(payload["backoff.json"])
+    assert settings == [
+        {
+            "programs": ["recon", "monitor"],
+            "settings": {
+                "initial": 10,
+                "maximum": 300,
+                "healthy_reset": 600,
+                "start_retries": 5,
+                "start_window": 120,
+                "max_rearms": None,
+                "restart_always": True,
+            },
+        }
+    ]
+    compile(payload["backoff_agent.py"], "backoff_agent.py", "exec")
+
+
+def test_plain_supervisor_when_the_back_off_is_off() -> None:
+    construct, user_data = synth(programs=[RECON], restart_policy=RestartPolicy(backoff=None))
+    (payload,) = extract_payloads(user_data)
+    assert "eventlistener" not in construct.supervisord_conf
+    assert "backoff_agent.py" not in payload
+    assert "rm -f /etc/restart-policy/backoff_agent.py" in construct.script
+
+
+def test_only_programs_with_the_back_off_are_watched() -> None:
+    plain = Program(name="plain", command="/bin/plain", restart_policy=RestartPolicy(backoff=None))
+    _, user_data = synth(programs=[RECON, plain])
+    (payload,) = extract_payloads(user_data)
+    assert [group["programs"] for group in json.loads(payload["backoff.json"])] == [["recon"]]
 
 
 def test_rendering_is_deterministic() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import posixpath
 from collections.abc import Sequence
@@ -39,7 +40,43 @@ def backoff_settings(
 
 
 def settings_json(programs: Sequence[Program], policy: RestartPolicy) -> str:
-    return json.dumps(backoff_settings(programs, policy), indent=2, sort_keys=True) + "\n"
+    # Compact, and grouped by settings so that each program's name is written once: it travels
+    # in user data, where every byte counts toward the 16 KB limit.
+    groups: dict[str, list[str]] = {}
+    for name, values in backoff_settings(programs, policy).items():
+        groups.setdefault(json.dumps(values, sort_keys=True), []).append(name)
+    document = [
+        {"settings": json.loads(values), "programs": names} for values, names in groups.items()
+    ]
+    return json.dumps(document, separators=(",", ":"), sort_keys=True) + "\n"
+
+
+def agent_for_hosts() -> str:
+    """The agent's source without docstrings and type hints (a third of its size): the same
+    program, smaller in user data."""
+    tree = ast.parse(AGENT_SOURCE.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                node.body = node.body[1:] or [ast.Pass()]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            node.returns = None
+            arguments = node.args
+            for argument in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]:
+                argument.annotation = None
+            for star in (arguments.vararg, arguments.kwarg):
+                if star is not None:
+                    star.annotation = None
+    return (
+        "# cdk-restart-policy back-off agent (restart_policy/backoff_agent.py, docstrings cut)\n"
+        + ast.unparse(tree)
+        + "\n"
+    )
 
 
 def render_listener(

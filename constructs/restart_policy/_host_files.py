@@ -6,6 +6,7 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ._backoff_listener import agent_for_hosts, backoff_settings, render_listener, settings_json
 from ._supervisor_syntax import byte_size
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
@@ -20,6 +21,9 @@ PIDFILE = "/run/restart-policy-supervisord.pid"
 UNIT_NAME = "supervisord.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
 CTL_WRAPPER = "/usr/local/bin/supervisorctl"
+AGENT_PATH = f"{CONFIG_DIR}/backoff_agent.py"
+AGENT_CONFIG = f"{CONFIG_DIR}/backoff.json"
+AGENT_STATE = "/var/lib/restart-policy/backoff-state.json"
 
 # systemd's stop timeout must outlast supervisord stopping every program by its policy.
 _UNIT_STOP_MARGIN_SECONDS = 30
@@ -34,6 +38,9 @@ class HostFiles:
     unit: str
     ctl_wrapper: str
     log_directories: tuple[str, ...]
+    #: The back-off agent and its settings; None when no program uses the back-off.
+    agent: str | None
+    agent_config: str | None
 
 
 def build_host_files(
@@ -49,8 +56,19 @@ def build_host_files(
     folders = sorted(
         {log_policy.directory} | {(p.log_policy or log_policy).directory for p in programs}
     )
+    agent_settings = settings_json(programs, policy)
+    with_agent = bool(backoff_settings(programs, policy))
+    conf = _supervisord_conf(log_policy)
+    if with_agent:
+        conf += "\n" + render_listener(
+            python=install.python,
+            agent_path=AGENT_PATH,
+            config_path=AGENT_CONFIG,
+            state_path=AGENT_STATE,
+            log_policy=log_policy,
+        )
     return HostFiles(
-        supervisord_conf=_supervisord_conf(log_policy),
+        supervisord_conf=conf,
         programs=rendered,
         unit=_unit(install, int(max(stop_timeouts)) + _UNIT_STOP_MARGIN_SECONDS),
         ctl_wrapper=(
@@ -58,6 +76,8 @@ def build_host_files(
             f'exec {install.bin_dir}/supervisorctl --configuration {SUPERVISORD_CONF} "$@"\n'
         ),
         log_directories=tuple(folders),
+        agent=agent_for_hosts() if with_agent else None,
+        agent_config=agent_settings if with_agent else None,
     )
 
 

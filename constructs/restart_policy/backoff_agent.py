@@ -22,8 +22,9 @@ Run by supervisor as ``[eventlistener:...]`` with ``events=PROCESS_STATE``::
 
     python3 backoff_agent.py --config backoff.json --state /var/lib/restart-policy/backoff.json
 
-``backoff.json`` maps each program (group) name to ``initial``, ``maximum``, ``healthy_reset``,
-``start_retries`` and ``max_rearms`` (seconds, or null for ``max_rearms``).
+``backoff.json`` lists groups of programs (by supervisor group name) with their settings:
+``initial``, ``maximum``, ``healthy_reset``, ``start_window`` (seconds), ``start_retries``,
+``max_rearms`` (or null) and ``restart_always``.
 """
 
 from __future__ import annotations
@@ -394,9 +395,10 @@ def parse_tokens(line: str) -> dict[str, str]:
 
 
 def load_settings(path: str) -> dict[str, Settings]:
+    """``[{"settings": {...}, "programs": [name, ...]}, ...]`` -> settings by program name."""
     with open(path, encoding="utf-8") as file:
-        raw = json.load(file)
-    return {name: Settings(**values) for name, values in raw.items()}
+        groups = json.load(file)
+    return {name: Settings(**group["settings"]) for group in groups for name in group["programs"]}
 
 
 def serve(agent: Agent, stdin: IO[bytes], stdout: IO[bytes]) -> None:

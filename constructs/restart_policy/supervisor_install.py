@@ -20,6 +20,7 @@ class SupervisorInstall:
     kind: str
     version: str | None
     bin_dir: str
+    python: str
 
     @staticmethod
     def pip_venv(
@@ -32,7 +33,8 @@ class SupervisorInstall:
         """
         _check("version", version, _VERSION, "give a version such as 4.3.0")
         _check("path", path, _PATH, "give an absolute path such as /opt/supervisor")
-        return SupervisorInstall("pip-venv", version, f"{path.rstrip('/')}/bin")
+        bin_dir = f"{path.rstrip('/')}/bin"
+        return SupervisorInstall("pip-venv", version, bin_dir, f"{bin_dir}/python")
 
     @staticmethod
     def os_package(*, version: str | None = None) -> SupervisorInstall:
@@ -42,15 +44,19 @@ class SupervisorInstall:
         """
         if version is not None:
             _check("version", version, _VERSION, "give a package version such as 4.2.5-1")
-        return SupervisorInstall("os-package", version, "/usr/bin")
+        return SupervisorInstall("os-package", version, "/usr/bin", "/usr/bin/python3")
 
     @staticmethod
-    def preinstalled(*, bin_dir: str = "/usr/bin") -> SupervisorInstall:
+    def preinstalled(
+        *, bin_dir: str = "/usr/bin", python: str = "/usr/bin/python3"
+    ) -> SupervisorInstall:
         """supervisor is already on the image (baked AMI); ``bin_dir`` holds ``supervisord`` and
-        ``supervisorctl``. Default: ``/usr/bin``.
+        ``supervisorctl``; ``python`` (3.8 or newer) runs the back-off agent.
+        Default: ``/usr/bin`` and ``/usr/bin/python3``.
         """
         _check("bin_dir", bin_dir, _PATH, "give an absolute path such as /usr/bin")
-        return SupervisorInstall("preinstalled", None, bin_dir.rstrip("/") or "/")
+        _check("python", python, _PATH, "give an absolute path such as /usr/bin/python3")
+        return SupervisorInstall("preinstalled", None, bin_dir.rstrip("/") or "/", python)
 
 
 def _check(field: str, value: object, pattern: re.Pattern[str], fix: str) -> None:
