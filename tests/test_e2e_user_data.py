@@ -5,6 +5,8 @@ nothing."""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 import xmlrpc.client
 from pathlib import Path
@@ -24,6 +26,8 @@ CTL = "/usr/local/bin/supervisorctl"
 # Prints the settings supervisor itself loads from the installed configuration.
 READ_CONFIG = """
 import json
+import os
+import tempfile
 from supervisor.options import ServerOptions
 options = ServerOptions()
 options.realize(args=["-c", "/etc/restart-policy/supervisord.conf"])
@@ -51,9 +55,13 @@ def reference_user_data(templates: dict[str, dict[str, Any]]) -> str:
 
 def statuses(host: Chroot) -> dict[str, tuple[str, int]]:
     """State and pid of every process, over the chroot's supervisord socket."""
-    transport = SupervisorTransport(
-        None, None, f"unix://{host.path('/run/restart-policy-supervisor.sock')}"
-    )
+    # A unix socket path may not exceed 107 bytes; pytest's temporary folders can.
+    socket_path = host.path("/run/restart-policy-supervisor.sock")
+    link = Path(tempfile.gettempdir()) / f"rp-e2e-{os.getpid()}.sock"
+    if not link.is_symlink() or link.readlink() != socket_path:
+        link.unlink(missing_ok=True)
+        link.symlink_to(socket_path)
+    transport = SupervisorTransport(None, None, f"unix://{link}")
     rpc: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
     try:
         infos = rpc.supervisor.getAllProcessInfo()

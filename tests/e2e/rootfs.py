@@ -114,7 +114,8 @@ def chroot(work: Path) -> Iterator[Chroot]:
     finally:
         _stop_everything(target)
         subprocess.run(["umount", "-l", str(target.path("/proc"))], check=False)
-        shutil.rmtree(root, ignore_errors=True)
+        if not os.environ.get("RP_KEEP_ROOTFS"):  # set it to look at a failed run's files
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _stop_everything(target: Chroot) -> None:
