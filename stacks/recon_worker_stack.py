@@ -8,6 +8,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_sns as sns
 
 from constructs import Construct
 from restart_policy import WorkerService
@@ -26,6 +27,7 @@ class ReconWorkerStack(Stack):
             container_insights_v2=ecs.ContainerInsights.ENABLED,
         )
         repository = ecr.Repository.from_repository_name(self, "BosImages", "bos")
+        alerts = sns.Topic(self, "CrashLoopAlerts", enforce_ssl=True)
         self.worker = WorkerService(
             self,
             "ReconClientFundsConsumer",
@@ -34,4 +36,5 @@ class ReconWorkerStack(Stack):
             command=["/srv/bos/scripts/celery/daemon_recon_client_funds_consumer.sh"],
             environment={"PROCESS_NAME": "daemon_recon_client_funds_consumer"},
             desired_count=3,
+            alarm_topic=alerts,
         )

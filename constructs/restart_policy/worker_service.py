@@ -6,12 +6,15 @@ from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 
 from constructs import Construct
 
+from ._ecs_alarms import CrashLoopAlarms
 from ._ecs_limits import (
     FARGATE_SIZES,
     MAX_IGNORED_EXIT_CODES,
@@ -19,7 +22,7 @@ from ._ecs_limits import (
     check_policy_for_ecs,
 )
 from ._errors import Problems
-from ._units import UnitError, is_unresolved, to_bytes
+from ._units import UnitError, is_unresolved, to_bytes, to_seconds
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
 
@@ -72,6 +75,16 @@ class WorkerService(Construct):
     :param assign_public_ip: Give tasks a public IP. Default: false.
     :param platform_version: Fargate platform version. Default: ``LATEST``; the container
         restart policy needs 1.4.0 or newer.
+    :param crash_loop_alarms: Make the crash-loop alarms: tasks stopping because the essential
+        container exited non-zero (``crash_alarm_threshold`` in ``crash_alarm_window``), a failed
+        deployment (circuit breaker), and ECS throttling task starts. Default: true, so that a
+        crash loop is seen by someone.
+    :param alarm_actions: Actions of the alarms (alarm and back to OK). Default: none.
+    :param alarm_topic: An SNS topic to notify, in addition to ``alarm_actions``. Default: none.
+    :param crash_alarm_threshold: Crashed tasks that make a crash loop. Default: the policy's
+        ``start_retries``, the failures supervisor would allow before giving up.
+    :param crash_alarm_window: The window in which they are counted. Default: 15 minutes, the
+        longest wait of ECS's older start throttle.
     """
 
     def __init__(
@@ -102,6 +115,11 @@ class WorkerService(Construct):
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         assign_public_ip: bool | None = None,
         platform_version: ecs.FargatePlatformVersion | None = None,
+        crash_loop_alarms: bool | None = None,
+        alarm_actions: Sequence[cloudwatch.IAlarmAction] | None = None,
+        alarm_topic: sns.ITopic | None = None,
+        crash_alarm_threshold: int | None = None,
+        crash_alarm_window: Duration | None = None,
     ) -> None:
         path = "/".join(part for part in (scope.node.path, construct_id) if part)
         problems = Problems(f"WorkerService {path}")
@@ -113,6 +131,11 @@ class WorkerService(Construct):
         cpu_ = _DEFAULT_CPU if cpu is None else cpu
         memory = _DEFAULT_MEMORY_MIB if memory_limit_mib is None else memory_limit_mib
         count = 1 if desired_count is None else desired_count
+        alarms_on = True if crash_loop_alarms is None else crash_loop_alarms
+        crash_threshold = (
+            policy.start_retries if crash_alarm_threshold is None else crash_alarm_threshold
+        )
+        window = Duration.minutes(15) if crash_alarm_window is None else crash_alarm_window
         if ignored_exit_codes is None:
             ignored = list(policy.exit_codes) if policy.restart == "on-failure" else []
         else:
@@ -143,6 +166,8 @@ class WorkerService(Construct):
             _check_count(problems, "memory_limit_mib", memory, minimum=6)
         _check_exit_codes(problems, ignored)
         _check_buffer(problems, buffer_size)
+        _check_count(problems, "crash_alarm_threshold", crash_threshold, minimum=1)
+        window_seconds = _check_alarm_window(problems, window)
         problems.raise_if_any()
 
         super().__init__(scope, construct_id)
@@ -266,6 +291,32 @@ class WorkerService(Construct):
             "DeploymentConfiguration.DeploymentCircuitBreaker.ResetOnHealthyTask", False
         )
 
+        self._alarms: dict[str, cloudwatch.Alarm] = {}
+        if alarms_on:
+            actions = list(alarm_actions or [])
+            if alarm_topic is not None:
+                actions.append(cloudwatch_actions.SnsAction(alarm_topic))
+            crash_alarms = CrashLoopAlarms(
+                self,
+                "Alarms",
+                service=service,
+                cluster=cluster,
+                crash_threshold=int(crash_threshold),
+                crash_window_seconds=window_seconds,
+                actions=actions,
+            )
+            self._alarms = {
+                "crash_loop": crash_alarms.crash_loop,
+                "deployment_failed": crash_alarms.deployment_failed,
+                "task_start_impaired": crash_alarms.start_impaired,
+            }
+
+    @property
+    def alarms(self) -> Mapping[str, cloudwatch.Alarm]:
+        """The crash-loop alarms by name (``crash_loop``, ``deployment_failed``,
+        ``task_start_impaired``); empty when ``crash_loop_alarms`` is false."""
+        return dict(self._alarms)
+
     @property
     def service(self) -> ecs.BaseService:
         """The ECS service (a ``FargateService`` or an ``Ec2Service``)."""
@@ -368,6 +419,22 @@ def _check_exit_codes(problems: Problems, codes: Sequence[object]) -> None:
             f"is more than the {MAX_IGNORED_EXIT_CODES} ECS accepts",
             f"give at most {MAX_IGNORED_EXIT_CODES}",
         )
+
+
+def _check_alarm_window(problems: Problems, window: object) -> int:
+    try:
+        seconds = to_seconds(window)
+    except UnitError as exc:
+        problems.add("crash_alarm_window", window, exc.reason, exc.fix)
+        return 0
+    if seconds < 60 or seconds % 60 or seconds > 86400:
+        problems.add(
+            "crash_alarm_window",
+            f"{seconds:g} seconds",
+            "is not a whole number of minutes from 1 minute to 1 day (a CloudWatch period)",
+            "give e.g. Duration.minutes(15)",
+        )
+    return int(seconds)
 
 
 def _check_buffer(problems: Problems, size: object) -> None:
