@@ -7,8 +7,10 @@ from typing import Any
 from aws_cdk import Stack
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
-
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from constructs import Construct
+
 from restart_policy import Program, SupervisorPrograms
 
 SCRIPTS = "/srv/bos/scripts/celery"
@@ -22,6 +24,7 @@ class SupervisorHostsStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         vpc = ec2.Vpc(self, "Vpc", max_azs=2, nat_gateways=1)
+        alerts = sns.Topic(self, "CrashLoopAlerts", enforce_ssl=True)
         self.programs = SupervisorPrograms(
             self,
             "Programs",
@@ -38,7 +41,10 @@ class SupervisorHostsStack(Stack):
                     user="root",
                 ),
             ],
+            alarm_topic=alerts,
         )
+        role = iam.Role(self, "HostRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
+        self.programs.grant_monitoring(role)
         template = ec2.LaunchTemplate(
             self,
             "HostTemplate",
@@ -46,6 +52,7 @@ class SupervisorHostsStack(Stack):
             instance_type=ec2.InstanceType("t3.small"),
             user_data=self.programs.user_data,
             require_imdsv2=True,
+            role=role,
         )
         self.hosts = autoscaling.AutoScalingGroup(
             self,

@@ -16,12 +16,14 @@ import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
 from tests.e2e.rootfs import Chroot, chroot
+from tests.user_data_text import user_data_text
 
 pytestmark = pytest.mark.e2e
 
 SCRIPTS = "/srv/bos/scripts/celery"
 PROGRAMS = ["daemon_recon_client_funds_consumer", "daemon_transaction_monitoring_sending_request"]
 CTL = "/usr/local/bin/supervisorctl"
+LOG_GROUP = "SupervisorHosts-ProgramsLogs-AbC123"
 
 # Prints the settings supervisor itself loads from the installed configuration.
 READ_CONFIG = """
@@ -48,9 +50,11 @@ print(json.dumps({
 def reference_user_data(templates: dict[str, dict[str, Any]]) -> str:
     resources = templates["SupervisorHosts"]["Resources"]
     (launch_template,) = (r for r in resources.values() if r["Type"] == "AWS::EC2::LaunchTemplate")
-    user_data = launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
-    assert isinstance(user_data, str)
-    return user_data
+    # The log group's name is given by CloudFormation at deploy time.
+    return user_data_text(
+        launch_template["Properties"]["LaunchTemplateData"]["UserData"],
+        refs={name: LOG_GROUP for name in resources if name.startswith("ProgramsLogs")},
+    )
 
 
 def statuses(host: Chroot) -> dict[str, tuple[str, int]]:
@@ -123,6 +127,23 @@ def test_reference_user_data_boots_supervisord_with_the_policy(
             "stderr_logfile": "/var/log/supervisor/daemon_recon_client_funds_consumer-1.err.log",
         }
         assert host.path("/etc/systemd/system/supervisord.service").exists()
+
+        # The CloudWatch agent's configuration names every process's log files; Debian has no
+        # agent package, so the user data says so and goes on.
+        cloudwatch = json.loads(
+            host.path("/opt/aws/amazon-cloudwatch-agent/etc/restart-policy.json").read_text()
+        )
+        entries = cloudwatch["logs"]["logs_collected"]["files"]["collect_list"]
+        assert {entry["log_group_name"] for entry in entries} == {LOG_GROUP}
+        streams = {entry["log_stream_name"]: entry["file_path"] for entry in entries}
+        assert streams["{instance_id}/supervisord"] == "/var/log/supervisor/supervisord.log"
+        assert streams["{instance_id}/daemon_recon_client_funds_consumer-2.err"] == (
+            "/var/log/supervisor/daemon_recon_client_funds_consumer-2.err.log"
+        )
+        assert len(entries) == 2 + 4 * 2  # supervisord, the agent, stdout+stderr per process
+        for path in streams.values():
+            assert host.path(path).exists(), path
+        assert "no CloudWatch agent" in first.stderr
         calls = host.path("/run/systemctl-standin/calls.log").read_text()
         assert "systemctl enable supervisord.service" in calls
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk.assertions import Template
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Match, Template
 
 from restart_policy import (
     LogPolicy,
@@ -23,6 +24,7 @@ from restart_policy import (
 )
 from restart_policy._user_data_script import extract_payloads
 from tests.supervisor_harness import load_programs
+from tests.user_data_text import user_data_text
 
 RECON = Program(name="recon", command="/srv/bos/recon.sh", numprocs=3)
 MONITOR = Program(name="monitor", command="/srv/bos/monitor.sh")
@@ -43,9 +45,7 @@ def typical(count: int) -> list[Program]:
 
 def user_data_of(template: Template) -> str:
     (launch_template,) = template.find_resources("AWS::EC2::LaunchTemplate").values()
-    user_data = launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
-    assert isinstance(user_data, str)
-    return user_data
+    return user_data_text(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
 
 
 def synth(**props: Any) -> tuple[SupervisorPrograms, str]:
@@ -82,9 +82,12 @@ def test_payload_loads_in_supervisors_parser_with_the_policy(tmp_path: Path) -> 
     assert {(c.startsecs, c.startretries) for c in configs.values()} == {(60, 4)}
 
 
-def test_user_data_is_shellcheck_clean(tmp_path: Path) -> None:
+def test_user_data_and_its_apply_script_are_shellcheck_clean(tmp_path: Path) -> None:
     _, user_data = synth(programs=[RECON, MONITOR])
     result = shellcheck(user_data, tmp_path)
+    assert result.returncode == 0, result.stdout
+    (payload,) = extract_payloads(user_data)
+    result = shellcheck(payload["apply.sh"], tmp_path)
     assert result.returncode == 0, result.stdout
 
 
@@ -97,14 +100,17 @@ def test_every_install_strategy_is_shellcheck_clean(
     install: SupervisorInstall, tmp_path: Path
 ) -> None:
     _, user_data = synth(programs=[RECON], install=install)
-    result = shellcheck(user_data, tmp_path)
+    (payload,) = extract_payloads(user_data)
+    result = shellcheck(payload["apply.sh"], tmp_path)
     assert result.returncode == 0, result.stdout
 
 
 def test_default_install_is_a_pinned_supervisor_in_a_venv() -> None:
     construct, _ = synth(programs=[RECON])
-    assert "pip install --quiet --disable-pip-version-check --no-input supervisor==4.3.0" in (
-        construct.script
+    (payload,) = extract_payloads(construct.script)
+    assert (
+        "pip install --quiet --disable-pip-version-check --no-input supervisor==4.3.0"
+        in (payload["apply.sh"])
     )
     assert "ExecStart=/opt/restart-policy/supervisor/bin/supervisord --nodaemon" in (
         construct.systemd_unit
@@ -113,8 +119,9 @@ def test_default_install_is_a_pinned_supervisor_in_a_venv() -> None:
 
 def test_os_package_install_pins_and_disables_the_package_unit() -> None:
     construct, _ = synth(programs=[RECON], install=SupervisorInstall.os_package(version="4.2.5-1"))
-    assert "apt-get install -y -q supervisor=4.2.5-1" in construct.script
-    assert "systemctl disable --now supervisor.service" in construct.script
+    (payload,) = extract_payloads(construct.script)
+    assert "apt-get install -y -q supervisor=4.2.5-1" in payload["apply.sh"]
+    assert "systemctl disable --now supervisor.service" in payload["apply.sh"]
     assert "ExecStart=/usr/bin/supervisord" in construct.systemd_unit
 
 
@@ -175,7 +182,7 @@ def test_plain_supervisor_when_the_back_off_is_off() -> None:
     (payload,) = extract_payloads(user_data)
     assert "eventlistener" not in construct.supervisord_conf
     assert "backoff_agent.py" not in payload
-    assert "rm -f /etc/restart-policy/backoff_agent.py" in construct.script
+    assert "rm -f /etc/restart-policy/backoff_agent.py" in payload["apply.sh"]
 
 
 def test_only_programs_with_the_back_off_are_watched() -> None:
@@ -232,3 +239,96 @@ def test_bad_install_options_are_refused() -> None:
         SupervisorInstall.pip_venv(version="4.3; rm -rf /")
     with pytest.raises(PolicyError, match=r"bin_dir='relative'"):
         SupervisorInstall.preinstalled(bin_dir="relative")
+
+
+# --- monitoring -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def monitored() -> tuple[SupervisorPrograms, Template]:
+    stack = Stack(App(), "Hosts")
+    programs = SupervisorPrograms(stack, "Programs", programs=[RECON, MONITOR])
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
+    programs.grant_monitoring(role)
+    ec2.LaunchTemplate(stack, "Template", user_data=programs.user_data, role=role)
+    return programs, Template.from_stack(stack)
+
+
+def test_logs_go_to_a_retained_log_group_with_the_policys_retention(monitored: Any) -> None:
+    monitored[1].has_resource(
+        "AWS::Logs::LogGroup",
+        {"Properties": {"RetentionInDays": 30}, "DeletionPolicy": "Retain"},
+    )
+
+
+def test_user_data_names_the_log_group_at_deploy_time(monitored: Any) -> None:
+    user_data = user_data_of(monitored[1])
+    assert "RESTART_POLICY_LOG_GROUP='<Ref:ProgramsLogs" in user_data
+
+
+def test_fatal_and_backoff_metric_filters(monitored: Any) -> None:
+    template = monitored[1]
+    template.has_resource_properties(
+        "AWS::Logs::MetricFilter",
+        {
+            "FilterPattern": '"entered FATAL state"',
+            "MetricTransformations": [
+                Match.object_like(
+                    {
+                        "MetricNamespace": "RestartPolicy/Supervisor",
+                        "MetricName": Match.string_like_regexp("-Fatal$"),
+                        "MetricValue": "1",
+                    }
+                )
+            ],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Logs::MetricFilter",
+        {
+            "FilterPattern": '{ $.agent = "restart-policy-backoff" && '
+            '($.decision = "backoff" || $.decision = "give-up") }',
+        },
+    )
+
+
+def test_alarms_on_fatal_and_backoff(monitored: Any) -> None:
+    assert sorted(monitored[0].alarms) == ["backoff", "fatal"]
+    alarms = monitored[1].find_resources(
+        "AWS::CloudWatch::Alarm",
+        {"Properties": {"Namespace": "RestartPolicy/Supervisor", "Threshold": 1, "Period": 300}},
+    )
+    assert len(alarms) == 2
+
+
+def test_grant_monitoring_lets_the_role_write_logs(monitored: Any) -> None:
+    monitored[1].has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    Match.object_like(
+                        {
+                            "Action": [
+                                "logs:CreateLogStream",
+                                "logs:PutLogEvents",
+                                "logs:DescribeLogStreams",
+                            ],
+                            "Effect": "Allow",
+                            "Resource": {
+                                "Fn::GetAtt": [Match.string_like_regexp("^ProgramsLogs"), "Arn"]
+                            },
+                        }
+                    )
+                ]
+            }
+        },
+    )
+
+
+def test_monitoring_can_be_turned_off() -> None:
+    construct, user_data = synth(programs=[RECON], monitoring=False)
+    assert construct.log_group is None and construct.alarms == {}
+    assert "RESTART_POLICY_LOG_GROUP" not in user_data
+    with pytest.raises(PolicyError, match="monitoring=False"):
+        construct.grant_monitoring(iam.AccountRootPrincipal())

@@ -33,7 +33,7 @@ def test_crash_loop_makes_start_retries_plus_one_attempts_then_fatal(tmp_path: P
         "crasher",
         f"open({str(attempts)!r}, 'a').write('x\\n')\nraise SystemExit(1)\n",
     )
-    policy = RestartPolicy(start_window=2, start_retries=3)
+    policy = RestartPolicy(start_window=3, start_retries=3)
     section = render_program(Program(name="crasher", command=command), policy, logs(tmp_path))
     with running(tmp_path, section) as supervisord:
         supervisord.wait_state("crasher:crasher-0", "FATAL", timeout=30)

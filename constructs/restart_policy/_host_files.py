@@ -53,9 +53,9 @@ def build_host_files(
     stop_timeouts = [
         (program.restart_policy or policy).stop_timeout_seconds for program in programs
     ]
-    folders = sorted(
-        {log_policy.directory} | {(p.log_policy or log_policy).directory for p in programs}
-    )
+    # The log policy's own folder first: supervisord and the agent write there.
+    others = {(p.log_policy or log_policy).directory for p in programs} - {log_policy.directory}
+    folders = [log_policy.directory, *sorted(others)]
     agent_settings = settings_json(programs, policy)
     with_agent = bool(backoff_settings(programs, policy))
     conf = _supervisord_conf(log_policy)

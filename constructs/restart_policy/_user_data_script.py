@@ -12,6 +12,7 @@ import gzip
 import shlex
 import textwrap
 
+from ._cloudwatch_agent import cloudwatch_lines
 from ._host_files import (
     AGENT_CONFIG,
     AGENT_PATH,
@@ -39,9 +40,10 @@ _SPLIT = (
 USER_DATA_LIMIT_BYTES = 16384
 
 
-def payload_files(files: HostFiles) -> dict[str, str]:
+def payload_files(files: HostFiles, apply: str | None = None) -> dict[str, str]:
     """The files the payload carries, by path inside the payload, in a fixed order."""
     members = {
+        **({} if apply is None else {"apply.sh": apply}),
         "supervisord.conf": files.supervisord_conf,
         "supervisord.service": files.unit,
         "supervisorctl": files.ctl_wrapper,
@@ -54,14 +56,14 @@ def payload_files(files: HostFiles) -> dict[str, str]:
     return members
 
 
-def payload_archive(files: HostFiles) -> bytes:
+def payload_archive(files: HostFiles, apply: str | None = None) -> bytes:
     """The files as one gzip'd text bundle, each after a ``FILE_MARKER`` line.
 
     One stream compresses far better than a tar (its 512-byte headers cost about 13 bytes a file
     even compressed): 200 programs fit in the 16 KB user-data limit with room to spare.
     """
     parts: list[str] = []
-    for path, text in payload_files(files).items():
+    for path, text in payload_files(files, apply).items():
         if not text.endswith("\n") or any(
             line.startswith(FILE_MARKER) for line in text.splitlines()
         ):
@@ -86,22 +88,16 @@ def read_payload(archive: bytes) -> dict[str, str]:
     return files
 
 
-def script_lines(files: HostFiles, install: SupervisorInstall) -> list[str]:
-    """The block's lines, to be added to a bash user data."""
-    encoded = base64.b64encode(payload_archive(files)).decode("ascii")
+def apply_script(files: HostFiles, install: SupervisorInstall, *, monitoring: bool) -> str:
+    """``apply.sh``: installs supervisor and the files unpacked in ``$1``; with ``monitoring``,
+    ships the logs to the CloudWatch Logs group named by ``$RESTART_POLICY_LOG_GROUP``. It
+    travels inside the compressed payload, where it takes a third of its size."""
     folders = " ".join(shlex.quote(folder) for folder in files.log_directories)
-    block = [
-        MARKER,
-        "(",
+    lines = [
+        "#!/bin/bash",
+        "# cdk-restart-policy: applies the unpacked payload in $1 (run by the user data).",
         "set -euo pipefail",
-        "umask 022",
-        'rp_stage="$(mktemp -d)"',
-        "trap 'rm -rf \"$rp_stage\"' EXIT",
-        f"base64 -d > \"$rp_stage/payload.gz\" <<'{PAYLOAD_DELIMITER}'",
-        *textwrap.wrap(encoded, 76),
-        PAYLOAD_DELIMITER,
-        'mkdir "$rp_stage/programs"',
-        f'gzip -dc "$rp_stage/payload.gz" | awk -v dir="$rp_stage" \'{_SPLIT}\'',
+        'rp_stage="$1"',
         *_install_lines(install),
         f"install -d -m 0755 {CONFIG_DIR} {folders}",
         "rp_restart=0",
@@ -124,11 +120,38 @@ def script_lines(files: HostFiles, install: SupervisorInstall) -> list[str]:
         "else",
         f"  systemctl restart {UNIT_NAME}",
         "fi",
+        *(cloudwatch_lines(files.log_directories[0]) if monitoring else []),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def script_lines(
+    files: HostFiles, install: SupervisorInstall, log_group_name: str | None = None
+) -> list[str]:
+    """The block's lines, to be added to a bash user data; with ``log_group_name``, the logs
+    go to that CloudWatch Logs group too."""
+    apply = apply_script(files, install, monitoring=log_group_name is not None)
+    encoded = base64.b64encode(payload_archive(files, apply)).decode("ascii")
+    run = 'bash "$rp_stage/apply.sh" "$rp_stage"'
+    if log_group_name is not None:
+        run = f"RESTART_POLICY_LOG_GROUP='{log_group_name}' {run}"
+    return [
+        MARKER,
+        "(",
+        "set -euo pipefail",
+        "umask 022",
+        'rp_stage="$(mktemp -d)"',
+        "trap 'rm -rf \"$rp_stage\"' EXIT",
+        f"base64 -d > \"$rp_stage/payload.gz\" <<'{PAYLOAD_DELIMITER}'",
+        *textwrap.wrap(encoded, 76),
+        PAYLOAD_DELIMITER,
+        'mkdir "$rp_stage/programs"',
+        f'gzip -dc "$rp_stage/payload.gz" | awk -v dir="$rp_stage" \'{_SPLIT}\'',
+        run,
         # The block runs in a subshell so that its shell options do not leak into the rest
         # of the user data; its failure still fails the user data.
         ") || { echo 'cdk-restart-policy: supervisor set-up failed' >&2; exit 1; }",
     ]
-    return block
 
 
 def _agent_lines(files: HostFiles) -> list[str]:

@@ -11,7 +11,6 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-
 from constructs import Construct
 
 from ._ecs_alarms import CrashLoopAlarms
