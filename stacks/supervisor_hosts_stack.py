@@ -8,10 +8,10 @@ from aws_cdk import Stack
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from restart_policy import Program, SupervisorPrograms
+from stacks._shared import ops_topic, vpc_with_flow_logs
 
 SCRIPTS = "/srv/bos/scripts/celery"
 
@@ -23,8 +23,8 @@ class SupervisorHostsStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        vpc = ec2.Vpc(self, "Vpc", max_azs=2, nat_gateways=1)
-        alerts = sns.Topic(self, "CrashLoopAlerts", enforce_ssl=True)
+        vpc = vpc_with_flow_logs(self)
+        alerts = ops_topic(self)
         self.programs = SupervisorPrograms(
             self,
             "Programs",
@@ -53,6 +53,12 @@ class SupervisorHostsStack(Stack):
             user_data=self.programs.user_data,
             require_imdsv2=True,
             role=role,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(20, encrypted=True),
+                )
+            ],
         )
         self.hosts = autoscaling.AutoScalingGroup(
             self,
@@ -61,4 +67,5 @@ class SupervisorHostsStack(Stack):
             launch_template=template,
             min_capacity=1,
             max_capacity=2,
+            notifications=[autoscaling.NotificationConfiguration(topic=alerts)],
         )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._errors import PolicyError as PolicyError
+    from .checks import RestartPolicyChecks as RestartPolicyChecks
     from .log_policy import LogPolicy as LogPolicy
     from .policy import RestartPolicy as RestartPolicy
     from .program import Program as Program
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "PolicyError": "._errors",
+    "RestartPolicyChecks": ".checks",
     "RestartPolicy": ".policy",
     "LogPolicy": ".log_policy",
     "WorkerService": ".worker_service",
