@@ -12,7 +12,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: deps system-deps synth test lint pytest clean
+.PHONY: deps system-deps synth test lint pytest bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,11 +50,16 @@ lint: deps
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Four workers on two cores: most of the suite waits on real supervisord timers, not the CPU.
 pytest: deps system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n 4
 
 test: lint pytest
 
+
+# Benchmarks (about 10 minutes): results in bench/RESULTS.md.
+bench: deps
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

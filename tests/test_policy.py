@@ -204,3 +204,15 @@ def test_policy_model_imports_without_cdk() -> None:
         "assert 'aws_cdk' not in sys.modules and 'jsii' not in sys.modules, sorted(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_token_detection_tells_tokens_from_plain_values() -> None:
+    from aws_cdk import App, CfnParameter, Stack
+
+    from restart_policy._units import is_unresolved
+
+    stack = Stack(App(), "S")
+    number = CfnParameter(stack, "N", type="Number").value_as_number
+    text = CfnParameter(stack, "T").value_as_string
+    assert is_unresolved(number) and is_unresolved(text)
+    assert not any(is_unresolved(v) for v in (0, 120, -5.5, 1e300, "plain", "$Token", True))

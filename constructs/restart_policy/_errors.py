@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -28,7 +29,9 @@ class Problem:
 class Problems:
     """Collects problems so that one ``PolicyError`` can name all of them."""
 
-    where: str
+    #: Where the problems are; a callable is only asked when there is something to report
+    #: (a construct's path costs jsii round trips that a valid construct need not pay).
+    where: str | Callable[[], str]
     items: list[Problem] = field(default_factory=list)
 
     def add(self, field_name: str, value: object, reason: str, fix: str) -> None:
@@ -46,6 +49,7 @@ class Problems:
             return
         count = len(self.items)
         noun = "problem" if count == 1 else "problems"
-        lines = [f"{self.where}: {count} {noun}:"]
+        where = self.where() if callable(self.where) else self.where
+        lines = [f"{where}: {count} {noun}:"]
         lines.extend(f"  - {item.render()}" for item in self.items)
         raise PolicyError("\n".join(lines))

@@ -36,6 +36,15 @@ def is_unresolved(value: object) -> bool:
     cdk = sys.modules.get("aws_cdk")
     if cdk is None:
         return False
+    # Each Token.is_unresolved is a round trip to the jsii kernel; the library asks it for every
+    # number it judges. CDK encodes a number token as a huge negative double (about -1.9e289)
+    # and a string token as "${Token[...]}", so plain values are told apart here for nothing.
+    if isinstance(value, bool | int):
+        return False
+    if isinstance(value, float) and value > -1e288:
+        return False
+    if isinstance(value, str) and "Token[" not in value:
+        return False
     return bool(cdk.Token.is_unresolved(value))
 
 

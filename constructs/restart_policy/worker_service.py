@@ -28,6 +28,13 @@ from .policy import RestartPolicy
 _DEFAULT_CPU = 256
 _DEFAULT_MEMORY_MIB = 512
 _DEFAULT_BUFFER_BYTES = 25 * 1024 * 1024
+_DEFAULT_ALARM_WINDOW_SECONDS = 15 * 60
+_DEFAULT_POLICY = RestartPolicy()
+_DEFAULT_LOG_POLICY = LogPolicy()
+
+
+def _path(scope: Construct, construct_id: str) -> str:
+    return "/".join(part for part in (scope.node.path, construct_id) if part)
 
 
 class WorkerService(Construct):
@@ -120,11 +127,10 @@ class WorkerService(Construct):
         crash_alarm_threshold: int | None = None,
         crash_alarm_window: Duration | None = None,
     ) -> None:
-        path = "/".join(part for part in (scope.node.path, construct_id) if part)
-        problems = Problems(f"WorkerService {path}")
+        problems = Problems(lambda: f"WorkerService {_path(scope, construct_id)}")
         # A wrong type is reported below; the defaults stand in so that the other checks still run.
-        policy = restart_policy if isinstance(restart_policy, RestartPolicy) else RestartPolicy()
-        log_policy_ = log_policy if isinstance(log_policy, LogPolicy) else LogPolicy()
+        policy = restart_policy if isinstance(restart_policy, RestartPolicy) else _DEFAULT_POLICY
+        log_policy_ = log_policy if isinstance(log_policy, LogPolicy) else _DEFAULT_LOG_POLICY
         launch = ecs.LaunchType.FARGATE if launch_type is None else launch_type
         fargate = launch == ecs.LaunchType.FARGATE
         cpu_ = _DEFAULT_CPU if cpu is None else cpu
@@ -134,7 +140,7 @@ class WorkerService(Construct):
         crash_threshold = (
             policy.start_retries if crash_alarm_threshold is None else crash_alarm_threshold
         )
-        window = Duration.minutes(15) if crash_alarm_window is None else crash_alarm_window
+        window = _DEFAULT_ALARM_WINDOW_SECONDS if crash_alarm_window is None else crash_alarm_window
         if ignored_exit_codes is None:
             ignored = list(policy.exit_codes) if policy.restart == "on-failure" else []
         else:
@@ -143,9 +149,6 @@ class WorkerService(Construct):
             policy.start_retries
             if circuit_breaker_failure_threshold is None
             else circuit_breaker_failure_threshold
-        )
-        buffer_size = (
-            Size.bytes(_DEFAULT_BUFFER_BYTES) if log_buffer_size is None else log_buffer_size
         )
 
         _check_types(problems, restart_policy, log_policy, launch)
@@ -164,7 +167,8 @@ class WorkerService(Construct):
         else:
             _check_count(problems, "memory_limit_mib", memory, minimum=6)
         _check_exit_codes(problems, ignored)
-        _check_buffer(problems, buffer_size)
+        if log_buffer_size is not None:
+            _check_buffer(problems, log_buffer_size)
         _check_count(problems, "crash_alarm_threshold", crash_threshold, minimum=1)
         window_seconds = _check_alarm_window(problems, window)
         problems.raise_if_any()
@@ -218,7 +222,11 @@ class WorkerService(Construct):
                 stream_prefix=construct_id,
                 log_group=self._log_group,
                 mode=ecs.AwsLogDriverMode.NON_BLOCKING,
-                max_buffer_size=buffer_size,
+                max_buffer_size=(
+                    Size.bytes(_DEFAULT_BUFFER_BYTES)
+                    if log_buffer_size is None
+                    else log_buffer_size
+                ),
             ),
         )
 

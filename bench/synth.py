@@ -1,0 +1,92 @@
+"""Synth cost of WorkerService against the same resources written by hand, and of the checks.
+
+Each run is a fresh process (``bench._synth_app``), as ``cdk synth`` is; variants alternate
+within one go so that machine noise hits both alike. CDK's own CloudFormation checker
+(``CDK_VALIDATION``) is off: it costs about 1.2 s per synth whatever the app, and would hide the
+difference measured here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+COUNTS = (1, 10, 50, 200)
+
+
+def run_once(variant: str, count: int) -> dict[str, float]:
+    env = dict(os.environ, CDK_VALIDATION="false")
+    with tempfile.TemporaryDirectory(prefix="rp-bench-") as outdir:
+        result = subprocess.run(
+            [sys.executable, "-m", "bench._synth_app", variant, str(count), outdir],
+            capture_output=True, text=True, env=env, check=True,
+        )  # fmt: skip
+    line = [x for x in result.stdout.splitlines() if x.startswith("{")][-1]
+    data: dict[str, float] = json.loads(line)
+    return data
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def overhead(repeats: int = 3) -> list[dict[str, Any]]:
+    rows = []
+    for count in COUNTS:
+        runs: dict[str, list[dict[str, float]]] = {"hand": [], "library": []}
+        for _ in range(repeats):
+            for variant in ("hand", "library"):  # alternating
+                runs[variant].append(run_once(variant, count))
+        hand, library = median_of(runs["hand"]), median_of(runs["library"])
+        alarms = run_once("library-alarms", count)
+        rows.append(
+            {
+                "n": count,
+                "hand": hand,
+                "library": library,
+                "alarms": alarms,
+                "construct_ratio": library["construct_s"] / hand["construct_s"],
+                "synth_ratio": library["synth_s"] / hand["synth_s"],
+                "total_ratio": (library["construct_s"] + library["synth_s"])
+                / (hand["construct_s"] + hand["synth_s"]),
+            }
+        )
+        print(f"  N={count}: done", file=sys.stderr)
+    return rows
+
+
+def checks_cost(count: int = 200, repeats: int = 3) -> dict[str, float]:
+    plain, checked = [], []
+    for _ in range(repeats):
+        plain.append(run_once("library", count))
+        checked.append(run_once("library-checks", count))
+    base, with_checks = median_of(plain), median_of(checked)
+    return {
+        "n": count,
+        "synth_s": base["synth_s"],
+        "synth_with_checks_s": with_checks["synth_s"],
+        "share": (with_checks["synth_s"] - base["synth_s"]) / base["synth_s"],
+    }
+
+
+def overhead_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| services | resources | hand: construct / synth | WorkerService: construct / synth | "
+        "ratio (construct + synth) | peak RSS hand / library | with alarms: resources, "
+        "construct + synth |",
+        "| ---: | ---: | --- | --- | ---: | --- | --- |",
+    ]
+    for row in rows:
+        hand, lib, alarms = row["hand"], row["library"], row["alarms"]
+        lines.append(
+            f"| {row['n']} | {lib['resources']:.0f} | {hand['construct_s']:.2f} s / "
+            f"{hand['synth_s']:.2f} s | {lib['construct_s']:.2f} s / {lib['synth_s']:.2f} s | "
+            f"{row['total_ratio']:.2f}x | {hand['rss_mib']:.0f} / {lib['rss_mib']:.0f} MiB | "
+            f"{alarms['resources']:.0f}, {alarms['construct_s'] + alarms['synth_s']:.2f} s |"
+        )
+    return "\n".join(lines)
