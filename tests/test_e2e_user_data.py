@@ -160,3 +160,42 @@ def test_reference_user_data_boots_supervisord_with_the_policy(
             time.sleep(0.2)
         listed = host.run(CTL, "status", check=False).stdout  # the operator's wrapper works
         assert "daemon_transaction_monitoring_sending_request-0" in listed
+
+
+def test_os_package_strategy_uses_debians_supervisor(tmp_path: Path) -> None:
+    """Debian's own supervisor package (in the root file system) runs the programs instead."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk.assertions import Template
+
+    from restart_policy import Program, SupervisorInstall, SupervisorPrograms
+
+    stack = Stack(App(), "Debian")
+    programs = SupervisorPrograms(
+        stack,
+        "Programs",
+        programs=[Program(name="worker", command=f"{SCRIPTS}/worker.sh", numprocs=2)],
+        install=SupervisorInstall.os_package(),
+        monitoring=False,
+    )
+    ec2.LaunchTemplate(stack, "Hosts", user_data=programs.user_data)
+    (launch_template,) = (
+        Template.from_stack(stack).find_resources("AWS::EC2::LaunchTemplate").values()
+    )
+    user_data = user_data_text(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
+    with chroot(tmp_path) as host:
+        host.write(f"{SCRIPTS}/worker.sh", "#!/bin/sh\nexec sleep 100000\n", mode=0o755)
+        host.write("/root/user-data.sh", user_data, mode=0o755)
+        result = host.run("/bin/bash", "/root/user-data.sh", check=False)
+        assert result.returncode == 0, result.stderr
+        up = wait_spawned(host, 3)
+        assert sorted(up) == [
+            "restart-policy-backoff:restart-policy-backoff",
+            "worker:worker-0",
+            "worker:worker-1",
+        ]
+        unit = host.path("/etc/systemd/system/supervisord.service").read_text()
+        assert "ExecStart=/usr/bin/supervisord --nodaemon" in unit
+        assert not host.path("/opt/restart-policy").exists()  # nothing from PyPI
+        version = host.run("/usr/bin/supervisord", "--version").stdout.strip()
+        assert version.startswith("4.2")  # Debian bookworm's package

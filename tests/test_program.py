@@ -63,7 +63,7 @@ def test_log_files_are_separate_per_process_and_bounded() -> None:
     for stream in ("stdout", "stderr"):
         assert getattr(config, f"{stream}_logfile_maxbytes") == 5 * 1024 * 1024
         assert getattr(config, f"{stream}_logfile_backups") == 10
-        assert getattr(config, f"{stream}_capture_maxbytes") == 5 * 1024 * 1024
+        assert getattr(config, f"{stream}_capture_maxbytes") == 0  # capture mode off
 
 
 def test_policy_override_per_program_wins() -> None:

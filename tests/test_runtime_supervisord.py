@@ -63,9 +63,12 @@ def test_crash_is_one_json_line_per_attempt_and_supervisor_restarts(tmp_path: Pa
     policy = RestartPolicy(start_window=3, start_retries=2)
     with start_daemon(tmp_path, "crash", policy) as supervisord:
         supervisord.wait_state("daemon:daemon-0", "FATAL", timeout=30)
-    assert (tmp_path / "starts").read_text().split() == ["crash"] * 3
+    log = (tmp_path / "supervisord.log").read_text()
+    assert (tmp_path / "starts").read_text().split() == ["crash"] * 3, log
     crashes = events(tmp_path / "daemon-0.err.log")
-    assert [event["event"] for event in crashes] == ["crash"] * 3
+    assert [event["event"] for event in crashes] == ["crash"] * 3, (
+        log + (tmp_path / "daemon-0.err.log").read_text()
+    )
     assert {event["process"] for event in crashes} == {"daemon-0"}  # supervisor's process name
 
 

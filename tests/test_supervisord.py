@@ -110,7 +110,7 @@ def test_logs_rotate_at_the_maximum_size_with_the_backup_count(tmp_path: Path) -
         "for n in range(400):\n"
         "    print('%05d' % n + 'x' * 94, flush=True)\n"
         "    sys.stderr.write('e' * 99 + '\\n'); sys.stderr.flush()\n"
-        "    time.sleep(0.003)  # one line per read, so sizes are exact to a line\n"
+        "    time.sleep(0.01)  # about one line per read, so sizes are exact to a line or two\n"
         "while True:\n    time.sleep(1)\n",
     )
     log_policy = logs(tmp_path, max_file_size=2048, backups=2)
@@ -119,7 +119,7 @@ def test_logs_rotate_at_the_maximum_size_with_the_backup_count(tmp_path: Path) -
     )
     with running(tmp_path, section) as supervisord:
         supervisord.wait_state("chatty:chatty-0", "RUNNING", timeout=15)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         last = tmp_path / "chatty-0.log"
         while "00399" not in last.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -127,5 +127,39 @@ def test_logs_rotate_at_the_maximum_size_with_the_backup_count(tmp_path: Path) -
         files = sorted(path.name for path in tmp_path.glob(f"chatty-0.{suffix}*"))
         assert files == [f"chatty-0.{suffix}", f"chatty-0.{suffix}.1", f"chatty-0.{suffix}.2"]
         for backup in (1, 2):  # rotated once the file reached the maximum, not before
-            assert 2048 <= (tmp_path / f"chatty-0.{suffix}.{backup}").stat().st_size < 2048 + 100
-        assert (tmp_path / f"chatty-0.{suffix}").stat().st_size < 2048 + 100
+            assert 2048 <= (tmp_path / f"chatty-0.{suffix}.{backup}").stat().st_size < 2048 + 200
+        assert (tmp_path / f"chatty-0.{suffix}").stat().st_size < 2048 + 200
+
+
+TAIL = (
+    "import sys, time\n"
+    "sys.stderr.write('x' * 200 + '\\n'); sys.stderr.flush()\n"
+    "time.sleep(0.3)\n"
+    "sys.stderr.write('END\\n'); sys.stderr.flush()\n"  # a last chunk shorter than 24 bytes
+    "time.sleep(0.3)\n"
+    "raise SystemExit(1)\n"
+)
+
+
+def test_the_last_line_a_process_writes_is_kept(tmp_path: Path) -> None:
+    command = script(tmp_path, "tail", TAIL)
+    section = render_program(
+        Program(name="tail", command=command), RestartPolicy(start_window=1, start_retries=1),
+        logs(tmp_path),
+    )  # fmt: skip
+    with running(tmp_path, section) as supervisord:
+        supervisord.wait_state("tail:tail-0", "FATAL", timeout=30)
+    assert (tmp_path / "tail-0.err.log").read_text().count("END\n") == 2
+
+
+def test_capture_mode_of_the_policy_document_drops_that_line(tmp_path: Path) -> None:
+    # Why render_program leaves out the document's stderr_capture_maxbytes=5MB: with capture
+    # mode on, supervisor keeps output shorter than its 24-byte token back, and loses it on exit.
+    command = script(tmp_path, "tail", TAIL)
+    section = render_program(
+        Program(name="tail", command=command), RestartPolicy(start_window=1, start_retries=1),
+        logs(tmp_path),
+    ) + "stderr_capture_maxbytes=5MB\n"  # fmt: skip
+    with running(tmp_path, section) as supervisord:
+        supervisord.wait_state("tail:tail-0", "FATAL", timeout=30)
+    assert "END" not in (tmp_path / "tail-0.err.log").read_text()

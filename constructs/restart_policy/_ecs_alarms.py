@@ -17,6 +17,8 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
 from constructs import Construct
 
+from ._alarm_actions import notify
+
 
 class CrashLoopAlarms(Construct):
     """The three alarms of a ``WorkerService``; see ``WorkerService`` for what each means."""
@@ -129,7 +131,5 @@ class CrashLoopAlarms(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
         )
-        for action in actions:
-            alarm.add_alarm_action(action)
-            alarm.add_ok_action(action)
+        notify(alarm, actions)
         return alarm

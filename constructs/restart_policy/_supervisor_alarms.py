@@ -9,6 +9,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from ._alarm_actions import notify
 from ._backoff_listener import LISTENER_NAME
 
 NAMESPACE = "RestartPolicy/Supervisor"
@@ -56,8 +57,6 @@ def supervisor_alarms(
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
         )
-        for action in actions:
-            alarm.add_alarm_action(action)
-            alarm.add_ok_action(action)
+        notify(alarm, actions)
         alarms[name] = alarm
     return alarms

@@ -9,6 +9,7 @@ import posixpath
 from typing import Any
 
 from ._errors import Problems
+from ._frozen import Frozen
 from ._retention import NAME_OF_DAYS, RETENTION_DAYS
 from ._units import SizeLike, UnitError, is_unresolved, to_bytes, to_seconds
 
@@ -23,7 +24,7 @@ _DEFAULTS: dict[str, Any] = {
 _DAY = 24 * 60 * 60
 
 
-class LogPolicy:
+class LogPolicy(Frozen):
     """Where a daemon's output goes and how long it is kept.
 
     :param max_file_size: Size at which a log file on a host is rotated (supervisor's
@@ -95,34 +96,19 @@ class LogPolicy:
         days = _retention(problems, values["retention"])
         problems.raise_if_any()
 
-        set_ = object.__setattr__
-        set_(self, "_given", given)
-        set_(self, "max_file_size_bytes", size)
-        set_(self, "backups", backups_)
-        set_(self, "separate_stderr", separate)
-        set_(self, "directory", folder)
-        set_(self, "retention_days", days)
+        self._freeze(
+            given,
+            max_file_size_bytes=size,
+            backups=backups_,
+            separate_stderr=separate,
+            directory=folder,
+            retention_days=days,
+        )
 
     @property
     def retention_name(self) -> str:
         """The ``aws_logs.RetentionDays`` member name of ``retention_days``."""
         return NAME_OF_DAYS[self.retention_days]
-
-    def replace(self, **changes: Any) -> LogPolicy:
-        """A copy with some fields changed, validated like a new policy."""
-        return LogPolicy(**{**self._given, **changes})
-
-    def _key(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__ if name != "_given")
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"LogPolicy is immutable; use replace({name}=...)")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, LogPolicy) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
 
     def __repr__(self) -> str:
         return (

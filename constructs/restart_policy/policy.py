@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from ._errors import Problems
+from ._frozen import Frozen
 from ._units import DurationLike, UnitError, describe_seconds, is_unresolved, to_seconds
 
 #: Signals supervisor accepts for ``stopsignal`` (its documented set).
@@ -34,7 +35,7 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-class RestartPolicy:
+class RestartPolicy(Frozen):
     """How a daemon is restarted after it crashes, and how it is stopped.
 
     One object serves ECS (``WorkerService``) and supervisor (``render_program``,
@@ -204,37 +205,22 @@ class RestartPolicy:
             )
         problems.raise_if_any()
 
-        set_ = object.__setattr__
-        set_(self, "_given", given)
-        set_(self, "start_window_seconds", window)
-        set_(self, "start_retries", retries)
-        set_(self, "stop_signal", signal_name)
-        set_(self, "stop_timeout_seconds", timeout)
-        set_(self, "restart", mode)
-        set_(self, "exit_codes", codes)
-        set_(self, "kill_as_group", kill_group)
-        set_(self, "stop_as_group", stop_group)
-        set_(self, "backoff", bool(backoff_on))
-        set_(self, "backoff_initial_seconds", initial)
-        set_(self, "backoff_max_seconds", longest)
-        set_(self, "healthy_reset_seconds", reset)
-        set_(self, "max_rearms", rearms)
-
-    def replace(self, **changes: Any) -> RestartPolicy:
-        """A copy with some fields changed, validated like a new policy."""
-        return RestartPolicy(**{**self._given, **changes})
-
-    def _key(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__ if name != "_given")
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"RestartPolicy is immutable; use replace({name}=...)")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RestartPolicy) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
+        self._freeze(
+            given,
+            start_window_seconds=window,
+            start_retries=retries,
+            stop_signal=signal_name,
+            stop_timeout_seconds=timeout,
+            restart=mode,
+            exit_codes=codes,
+            kill_as_group=kill_group,
+            stop_as_group=stop_group,
+            backoff=bool(backoff_on),
+            backoff_initial_seconds=initial,
+            backoff_max_seconds=longest,
+            healthy_reset_seconds=reset,
+            max_rearms=rearms,
+        )
 
     def __repr__(self) -> str:
         return (

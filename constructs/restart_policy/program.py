@@ -95,6 +95,9 @@ def render_program(
         f"killasgroup={_bool(restart.kill_as_group)}",
         f"redirect_stderr={_bool(not logs.separate_stderr)}",
     ]
+    # No *_capture_maxbytes, unlike the policy document: capture mode (for communication
+    # events, which the policy does not use) makes supervisor 4.3.0 hold back the last bytes a
+    # process writes and drop them when it exits (see the README).
     streams = ["stdout", "stderr"] if logs.separate_stderr else ["stdout"]
     size = syntax.byte_size(logs.max_file_size_bytes)
     for stream in streams:
@@ -103,7 +106,6 @@ def render_program(
             f"{stream}_logfile={log_base}{suffix}",
             f"{stream}_logfile_maxbytes={size}",
             f"{stream}_logfile_backups={logs.backups}",
-            f"{stream}_capture_maxbytes={size}",
         ]
     if program.environment:
         pairs = (

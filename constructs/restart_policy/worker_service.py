@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -244,47 +245,34 @@ class WorkerService(Construct):
                 alarm_names=[alarm.alarm_name for alarm in deployment_alarms],
                 behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM,
             )
-        breaker = ecs.DeploymentCircuitBreaker(enable=True, rollback=True)
+        common: dict[str, Any] = {
+            "cluster": cluster,
+            "task_definition": task_definition,
+            "desired_count": count,
+            "min_healthy_percent": 100,
+            "max_healthy_percent": 200,
+            "circuit_breaker": ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            "deployment_alarms": alarm_config,
+            "service_name": service_name,
+            "vpc_subnets": vpc_subnets,
+            "security_groups": None if security_groups is None else list(security_groups),
+            "assign_public_ip": False if assign_public_ip is None else assign_public_ip,
+            "propagate_tags": ecs.PropagatedTagSource.SERVICE,
+        }
         service: ecs.BaseService
         if fargate:
             service = ecs.FargateService(
                 self,
                 "Service",
-                cluster=cluster,
-                task_definition=task_definition,
-                desired_count=count,
-                min_healthy_percent=100,
-                max_healthy_percent=200,
-                circuit_breaker=breaker,
-                deployment_alarms=alarm_config,
-                service_name=service_name,
-                vpc_subnets=vpc_subnets,
-                security_groups=None if security_groups is None else list(security_groups),
-                assign_public_ip=False if assign_public_ip is None else assign_public_ip,
                 platform_version=(
                     ecs.FargatePlatformVersion.LATEST
                     if platform_version is None
                     else platform_version
                 ),
-                propagate_tags=ecs.PropagatedTagSource.SERVICE,
+                **common,
             )
         else:
-            service = ecs.Ec2Service(
-                self,
-                "Service",
-                cluster=cluster,
-                task_definition=task_definition,
-                desired_count=count,
-                min_healthy_percent=100,
-                max_healthy_percent=200,
-                circuit_breaker=breaker,
-                deployment_alarms=alarm_config,
-                service_name=service_name,
-                vpc_subnets=vpc_subnets,
-                security_groups=None if security_groups is None else list(security_groups),
-                assign_public_ip=False if assign_public_ip is None else assign_public_ip,
-                propagate_tags=ecs.PropagatedTagSource.SERVICE,
-            )
+            service = ecs.Ec2Service(self, "Service", **common)
         self._service = service
         cfn_service = service.node.default_child
         assert isinstance(cfn_service, ecs.CfnService)
