@@ -16,6 +16,7 @@ from aws_cdk import (
 )
 
 from ._errors import Problems
+from ._policy_props import check_policies
 from ._template_rules import RULES, Finding, Options, judge
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
@@ -57,15 +58,7 @@ class RestartPolicyChecks:
         problems = Problems("RestartPolicyChecks")
         minimum = 100 if min_healthy_percent is None else min_healthy_percent
         retries = 10 if max_start_retries is None else max_start_retries
-        if restart_policy is not None and not isinstance(restart_policy, RestartPolicy):
-            problems.add(
-                "restart_policy",
-                restart_policy,
-                "is not a RestartPolicy",
-                "give RestartPolicy(...)",
-            )
-        if log_policy is not None and not isinstance(log_policy, LogPolicy):
-            problems.add("log_policy", log_policy, "is not a LogPolicy", "give LogPolicy(...)")
+        check_policies(problems, restart_policy, log_policy)
         if not isinstance(minimum, int) or isinstance(minimum, bool) or not 0 <= minimum <= 100:
             problems.add(
                 "min_healthy_percent", minimum, "is not a percentage 0..100", "give e.g. 100"

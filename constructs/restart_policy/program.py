@@ -12,6 +12,7 @@ from typing import Any
 
 from . import _supervisor_syntax as syntax
 from ._errors import Problems
+from ._policy_props import check_policies
 from ._units import is_unresolved
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
@@ -172,17 +173,9 @@ def _check_program(
         )
     if not isinstance(program.autostart, bool):
         problems.add("autostart", program.autostart, "is not a boolean", "give True or False")
-    if program.restart_policy is not None and not isinstance(program.restart_policy, RestartPolicy):
-        problems.add(
-            "restart_policy",
-            program.restart_policy,
-            "is not a RestartPolicy",
-            "give RestartPolicy(...)",
-        )
-    elif program.restart_policy is not None:
+    check_policies(problems, program.restart_policy, program.log_policy)
+    if isinstance(program.restart_policy, RestartPolicy):
         check_renderable(problems, program.restart_policy)
-    if program.log_policy is not None and not isinstance(program.log_policy, LogPolicy):
-        problems.add("log_policy", program.log_policy, "is not a LogPolicy", "give LogPolicy(...)")
     if environment is None:
         problems.add(
             "environment", program.environment, "is not a mapping", "give a dict of str to str"

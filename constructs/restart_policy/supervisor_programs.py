@@ -17,6 +17,7 @@ from constructs import Construct, IValidation
 
 from ._errors import PolicyError, Problems
 from ._host_files import HostFiles, build_host_files
+from ._policy_props import check_policies
 from ._supervisor_alarms import supervisor_alarms
 from ._user_data_script import USER_DATA_LIMIT_BYTES, script_lines
 from .log_policy import LogPolicy
@@ -218,12 +219,7 @@ def _check_props(
     log_policy: object,
     install: object,
 ) -> list[Program]:
-    if restart_policy is not None and not isinstance(restart_policy, RestartPolicy):
-        problems.add(
-            "restart_policy", restart_policy, "is not a RestartPolicy", "give RestartPolicy(...)"
-        )
-    if log_policy is not None and not isinstance(log_policy, LogPolicy):
-        problems.add("log_policy", log_policy, "is not a LogPolicy", "give LogPolicy(...)")
+    check_policies(problems, restart_policy, log_policy)
     if install is not None and not isinstance(install, SupervisorInstall):
         problems.add(
             "install", install, "is not a SupervisorInstall", "give SupervisorInstall.pip_venv()"

@@ -22,6 +22,7 @@ from ._ecs_limits import (
     check_policy_for_ecs,
 )
 from ._errors import Problems
+from ._policy_props import check_policies
 from ._units import UnitError, is_unresolved, to_bytes, to_seconds
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
@@ -349,12 +350,7 @@ def _check_types(
     log_policy: object,
     launch: object,
 ) -> None:
-    if restart_policy is not None and not isinstance(restart_policy, RestartPolicy):
-        problems.add(
-            "restart_policy", restart_policy, "is not a RestartPolicy", "give RestartPolicy(...)"
-        )
-    if log_policy is not None and not isinstance(log_policy, LogPolicy):
-        problems.add("log_policy", log_policy, "is not a LogPolicy", "give LogPolicy(...)")
+    check_policies(problems, restart_policy, log_policy)
     if launch not in (ecs.LaunchType.FARGATE, ecs.LaunchType.EC2):
         problems.add(
             "launch_type", launch, "is not supported", "give LaunchType.FARGATE or LaunchType.EC2"
