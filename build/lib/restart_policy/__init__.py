@@ -1,0 +1,48 @@
+"""cdk-restart-policy: a restart policy for long-running processes, as CDK constructs.
+
+Names are loaded on first use, so that ``import restart_policy.runtime`` (on hosts with no
+CDK) and the pure-Python policy model never import ``aws_cdk``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._errors import PolicyError as PolicyError
+    from .checks import RestartPolicyChecks as RestartPolicyChecks
+    from .log_policy import LogPolicy as LogPolicy
+    from .policy import RestartPolicy as RestartPolicy
+    from .program import Program as Program
+    from .program import render_program as render_program
+    from .supervisor_install import SupervisorInstall as SupervisorInstall
+    from .supervisor_programs import SupervisorPrograms as SupervisorPrograms
+    from .worker_service import WorkerService as WorkerService
+
+_EXPORTS = {
+    "PolicyError": "._errors",
+    "RestartPolicyChecks": ".checks",
+    "RestartPolicy": ".policy",
+    "LogPolicy": ".log_policy",
+    "WorkerService": ".worker_service",
+    "Program": ".program",
+    "render_program": ".program",
+    "SupervisorInstall": ".supervisor_install",
+    "SupervisorPrograms": ".supervisor_programs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'restart_policy' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,103 @@
+"""The back-off agent's settings file and its ``[eventlistener:...]`` section. Pure Python."""
+
+from __future__ import annotations
+
+import ast
+import json
+import posixpath
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._supervisor_syntax import byte_size, escape_percent
+from .log_policy import LogPolicy
+from .policy import RestartPolicy
+from .program import Program
+
+LISTENER_NAME = "restart-policy-backoff"
+AGENT_SOURCE = Path(__file__).with_name("backoff_agent.py")
+
+
+def backoff_settings(
+    programs: Sequence[Program], policy: RestartPolicy
+) -> dict[str, dict[str, object]]:
+    """What the agent needs per program; programs whose policy turns the back-off off are left
+    out, so supervisor treats them exactly as the policy document describes."""
+    settings: dict[str, dict[str, object]] = {}
+    for program in programs:
+        own = program.restart_policy or policy
+        if not own.backoff:
+            continue
+        settings[program.name] = {
+            "initial": own.backoff_initial_seconds,
+            "maximum": own.backoff_max_seconds,
+            "healthy_reset": own.healthy_reset_seconds,
+            "start_retries": own.start_retries,
+            "max_rearms": own.max_rearms,
+            "restart_always": own.restart == "always",
+            "start_window": own.start_window_seconds,
+        }
+    return settings
+
+
+def settings_json(programs: Sequence[Program], policy: RestartPolicy) -> str:
+    # Compact, and grouped by settings so that each program's name is written once: it travels
+    # in user data, where every byte counts toward the 16 KB limit.
+    groups: dict[str, list[str]] = {}
+    for name, values in backoff_settings(programs, policy).items():
+        groups.setdefault(json.dumps(values, sort_keys=True), []).append(name)
+    document = [
+        {"settings": json.loads(values), "programs": names} for values, names in groups.items()
+    ]
+    return json.dumps(document, separators=(",", ":"), sort_keys=True) + "\n"
+
+
+def agent_for_hosts() -> str:
+    """The agent's source without docstrings and type hints (a third of its size): the same
+    program, smaller in user data."""
+    tree = ast.parse(AGENT_SOURCE.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                node.body = node.body[1:] or [ast.Pass()]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            node.returns = None
+            arguments = node.args
+            for argument in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]:
+                argument.annotation = None
+            for star in (arguments.vararg, arguments.kwarg):
+                if star is not None:
+                    star.annotation = None
+    return (
+        "# cdk-restart-policy back-off agent (restart_policy/backoff_agent.py, docstrings cut)\n"
+        + ast.unparse(tree)
+        + "\n"
+    )
+
+
+def render_listener(
+    *, python: str, agent_path: str, config_path: str, state_path: str, log_policy: LogPolicy
+) -> str:
+    """The ``[eventlistener:restart-policy-backoff]`` section."""
+    command = f"{python} {agent_path} --config {config_path} --state {state_path}"
+    size = byte_size(log_policy.max_file_size_bytes)
+    log_file = posixpath.join(log_policy.directory, f"{LISTENER_NAME}.log")
+    return (
+        f"[eventlistener:{LISTENER_NAME}]\n"
+        f"command={escape_percent(command)}\n"
+        "events=PROCESS_STATE\n"
+        "buffer_size=1024\n"
+        "autostart=true\n"
+        "autorestart=true\n"
+        "startsecs=1\n"
+        "startretries=10\n"
+        "stopsignal=TERM\n"
+        "stopwaitsecs=10\n"
+        f"stderr_logfile={log_file}\n"
+        f"stderr_logfile_maxbytes={size}\n"
+        f"stderr_logfile_backups={log_policy.backups}\n"
+    )

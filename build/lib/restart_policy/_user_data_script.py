@@ -1,0 +1,228 @@
+"""The shell block that installs supervisor and the policy's files on a host. Pure Python.
+
+Files travel as one gzip'd bundle, base64-encoded inside a quoted here-document: the shell never
+interprets a byte of them and nothing can cut them short; gzip keeps hundreds of programs under
+EC2's 16 KB user-data limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import shlex
+import textwrap
+
+from ._cloudwatch_agent import cloudwatch_lines
+from ._host_files import (
+    AGENT_CONFIG,
+    AGENT_PATH,
+    AGENT_STATE,
+    CONFIG_DIR,
+    CTL_WRAPPER,
+    PROGRAMS_DIR,
+    SUPERVISORD_CONF,
+    UNIT_NAME,
+    UNIT_PATH,
+    HostFiles,
+)
+from .supervisor_install import SupervisorInstall
+
+#: First line of the block; the policy checks find the library's payload by it.
+MARKER = "# cdk-restart-policy: supervisor programs, payload v1"
+PAYLOAD_DELIMITER = "RP_PAYLOAD_V1"
+FILE_MARKER = "--8<-- cdk-restart-policy file: "
+# Splits the bundle into its files on the host; file names are the library's own (program
+# names are restricted to letters, digits and _ . @ + -).
+_SPLIT = (
+    f'index($0, "{FILE_MARKER}") == 1 {{ if (out) close(out); '
+    f'out = dir "/" substr($0, {len(FILE_MARKER) + 1}); next }} {{ print > out }}'
+)
+USER_DATA_LIMIT_BYTES = 16384
+
+
+def payload_files(files: HostFiles, apply: str | None = None) -> dict[str, str]:
+    """The files the payload carries, by path inside the payload, in a fixed order."""
+    members = {
+        **({} if apply is None else {"apply.sh": apply}),
+        "supervisord.conf": files.supervisord_conf,
+        "supervisord.service": files.unit,
+        "supervisorctl": files.ctl_wrapper,
+    }
+    if files.agent is not None and files.agent_config is not None:
+        members["backoff_agent.py"] = files.agent
+        members["backoff.json"] = files.agent_config
+    for name, text in sorted(files.programs.items()):
+        members[f"programs/{name}.conf"] = text
+    return members
+
+
+def payload_archive(files: HostFiles, apply: str | None = None) -> bytes:
+    """The files as one gzip'd text bundle, each after a ``FILE_MARKER`` line.
+
+    One stream compresses far better than a tar (its 512-byte headers cost about 13 bytes a file
+    even compressed): 200 programs fit in the 16 KB user-data limit with room to spare.
+    """
+    parts: list[str] = []
+    for path, text in payload_files(files, apply).items():
+        if not text.endswith("\n") or any(
+            line.startswith(FILE_MARKER) for line in text.splitlines()
+        ):
+            raise ValueError(
+                f"{path} cannot be bundled: it must end with a newline and no line "
+                f"may start with {FILE_MARKER!r}"
+            )
+        parts.append(f"{FILE_MARKER}{path}\n{text}")
+    return gzip.compress("".join(parts).encode("utf-8"), compresslevel=9, mtime=0)
+
+
+def read_payload(archive: bytes) -> dict[str, str]:
+    """The files in a payload bundle, by path (used by the policy checks and tests)."""
+    files: dict[str, str] = {}
+    current: str | None = None
+    for line in gzip.decompress(archive).decode("utf-8").splitlines(keepends=True):
+        if line.startswith(FILE_MARKER):
+            current = line[len(FILE_MARKER) :].rstrip("\n")
+            files[current] = ""
+        elif current is not None:
+            files[current] += line
+    return files
+
+
+def apply_script(files: HostFiles, install: SupervisorInstall, *, monitoring: bool) -> str:
+    """``apply.sh``: installs supervisor and the files unpacked in ``$1``; with ``monitoring``,
+    ships the logs to the CloudWatch Logs group named by ``$RESTART_POLICY_LOG_GROUP``. It
+    travels inside the compressed payload, where it takes a third of its size."""
+    folders = " ".join(shlex.quote(folder) for folder in files.log_directories)
+    lines = [
+        "#!/bin/bash",
+        "# cdk-restart-policy: applies the unpacked payload in $1 (run by the user data).",
+        "set -euo pipefail",
+        'rp_stage="$1"',
+        *_install_lines(install),
+        f"install -d -m 0755 {CONFIG_DIR} {folders}",
+        "rp_restart=0",
+        f'cmp -s "$rp_stage/supervisord.conf" {SUPERVISORD_CONF} || rp_restart=1',
+        f'cmp -s "$rp_stage/supervisord.service" {UNIT_PATH} || rp_restart=1',
+        f'install -m 0644 "$rp_stage/supervisord.conf" {SUPERVISORD_CONF}',
+        *_agent_lines(files),
+        # Programs are swapped as a whole, so a program removed from the app leaves the host.
+        f"rm -rf {PROGRAMS_DIR}.new",
+        f"install -d -m 0755 {PROGRAMS_DIR}.new",
+        f'install -m 0644 "$rp_stage"/programs/*.conf {PROGRAMS_DIR}.new/',
+        f"rm -rf {PROGRAMS_DIR}",
+        f"mv {PROGRAMS_DIR}.new {PROGRAMS_DIR}",
+        f'install -m 0644 "$rp_stage/supervisord.service" {UNIT_PATH}',
+        f'install -m 0755 "$rp_stage/supervisorctl" {CTL_WRAPPER}',
+        "systemctl daemon-reload",
+        f"systemctl enable {UNIT_NAME}",
+        f'if [ "$rp_restart" = 0 ] && systemctl is-active --quiet {UNIT_NAME}; then',
+        f"  {CTL_WRAPPER} update",
+        "else",
+        f"  systemctl restart {UNIT_NAME}",
+        "fi",
+        *(cloudwatch_lines(files.log_directories[0]) if monitoring else []),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def script_lines(
+    files: HostFiles, install: SupervisorInstall, log_group_name: str | None = None
+) -> list[str]:
+    """The block's lines, to be added to a bash user data; with ``log_group_name``, the logs
+    go to that CloudWatch Logs group too."""
+    apply = apply_script(files, install, monitoring=log_group_name is not None)
+    encoded = base64.b64encode(payload_archive(files, apply)).decode("ascii")
+    run = 'bash "$rp_stage/apply.sh" "$rp_stage"'
+    if log_group_name is not None:
+        run = f"RESTART_POLICY_LOG_GROUP='{log_group_name}' {run}"
+    return [
+        MARKER,
+        "(",
+        "set -euo pipefail",
+        "umask 022",
+        'rp_stage="$(mktemp -d)"',
+        "trap 'rm -rf \"$rp_stage\"' EXIT",
+        f"base64 -d > \"$rp_stage/payload.gz\" <<'{PAYLOAD_DELIMITER}'",
+        *textwrap.wrap(encoded, 76),
+        PAYLOAD_DELIMITER,
+        'mkdir "$rp_stage/programs"',
+        f'gzip -dc "$rp_stage/payload.gz" | awk -v dir="$rp_stage" \'{_SPLIT}\'',
+        run,
+        # The block runs in a subshell so that its shell options do not leak into the rest
+        # of the user data; its failure still fails the user data.
+        ") || { echo 'cdk-restart-policy: supervisor set-up failed' >&2; exit 1; }",
+    ]
+
+
+def _agent_lines(files: HostFiles) -> list[str]:
+    if files.agent is None:
+        return [f"rm -f {AGENT_PATH} {AGENT_CONFIG}"]
+    state_dir = AGENT_STATE.rsplit("/", 1)[0]
+    return [
+        f'cmp -s "$rp_stage/backoff_agent.py" {AGENT_PATH} || rp_restart=1',
+        f'cmp -s "$rp_stage/backoff.json" {AGENT_CONFIG} || rp_restart=1',
+        f"install -d -m 0755 {state_dir}",
+        f'install -m 0644 "$rp_stage/backoff_agent.py" {AGENT_PATH}',
+        f'install -m 0644 "$rp_stage/backoff.json" {AGENT_CONFIG}',
+    ]
+
+
+def _install_lines(install: SupervisorInstall) -> list[str]:
+    supervisord = f"{install.bin_dir}/supervisord"
+    if install.kind == "pip-venv":
+        venv = install.bin_dir.removesuffix("/bin")
+        stamp = f"{venv}/.installed-supervisor-{install.version}"
+        requirement = shlex.quote(f"supervisor=={install.version}")
+        return [
+            f"if [ ! -f {stamp} ]; then",
+            "  if command -v apt-get > /dev/null && ! dpkg -s python3-venv > /dev/null 2>&1; then",
+            "    DEBIAN_FRONTEND=noninteractive apt-get update -q",
+            "    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv",
+            "  fi",
+            f"  python3 -m venv {venv}",
+            f"  {venv}/bin/python -m pip install --quiet --disable-pip-version-check"
+            f" --no-input {requirement}",
+            f"  touch {stamp}",
+            "fi",
+        ]
+    if install.kind == "os-package":
+        apt_name = shlex.quote("supervisor" + (f"={install.version}" if install.version else ""))
+        dnf_name = shlex.quote("supervisor" + (f"-{install.version}" if install.version else ""))
+        return [
+            f"if [ ! -x {supervisord} ]; then",
+            "  if command -v apt-get > /dev/null; then",
+            "    DEBIAN_FRONTEND=noninteractive apt-get update -q",
+            f"    DEBIAN_FRONTEND=noninteractive apt-get install -y -q {apt_name}",
+            "  elif command -v dnf > /dev/null; then",
+            f"    dnf install -y -q {dnf_name}",
+            "  else",
+            "    echo 'cdk-restart-policy: no apt-get or dnf to install supervisor' >&2",
+            "    exit 1",
+            "  fi",
+            "fi",
+            "# Debian's package starts its own supervisord; only ours may run.",
+            "systemctl disable --now supervisor.service > /dev/null 2>&1 || true",
+        ]
+    return [
+        f"if [ ! -x {supervisord} ]; then",
+        f"  echo 'cdk-restart-policy: {supervisord} is missing (install: preinstalled)' >&2",
+        "  exit 1",
+        "fi",
+    ]
+
+
+def extract_payloads(user_data: str) -> list[dict[str, str]]:
+    """The files of every library payload found in a user data script, in order."""
+    payloads: list[dict[str, str]] = []
+    lines = user_data.splitlines()
+    opening = f"<<'{PAYLOAD_DELIMITER}'"
+    for index, line in enumerate(lines):
+        if not line.rstrip().endswith(opening):
+            continue
+        try:
+            end = lines.index(PAYLOAD_DELIMITER, index + 1)
+        except ValueError:
+            continue
+        encoded = "".join(lines[index + 1 : end])
+        payloads.append(read_payload(base64.b64decode(encoded, validate=True)))
+    return payloads

@@ -1,0 +1,119 @@
+"""``RestartPolicyChecks``: a CDK validation plugin that holds a whole app to the policy."""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from typing import Any
+
+import jsii
+from aws_cdk import (
+    IPolicyValidationContext,
+    IPolicyValidationPlugin,
+    PolicyValidationPluginReport,
+    PolicyViolatingResource,
+    PolicyViolation,
+)
+
+from ._errors import Problems
+from ._policy_props import check_policies
+from ._template_rules import RULES, Finding, Options, judge
+from .log_policy import LogPolicy
+from .policy import RestartPolicy
+
+#: The plugin's name: findings are acknowledged as ``restart-policy::<rule id>``.
+PLUGIN_NAME = "restart-policy"
+
+
+@jsii.implements(IPolicyValidationPlugin)
+class RestartPolicyChecks:
+    """Checks every synthesized template of an app against the restart policy.
+
+    ``Validations.of(app).add_plugins(RestartPolicyChecks())``: ``cdk synth`` then fails on a
+    resource that breaks the policy, whoever wrote it (``WorkerService``, a hand-written
+    ``FargateService``, an L1 ``CfnService``, user data with supervisor sections), naming the
+    rule, the resource's construct path and the fix. Waive a finding on a scope, with a reason::
+
+        Validations.of(legacy_service).acknowledge(
+            Acknowledgment(id="restart-policy::RP-ECS-BREAKER", reason="blue/green via CodeDeploy")
+        )
+
+    :param restart_policy: The policy to judge against (stop timeout). Default:
+        ``RestartPolicy()``.
+    :param log_policy: The log policy to judge against. Default: ``LogPolicy()``.
+    :param min_healthy_percent: Lowest minimum healthy percent an ECS service may have.
+        Default: 100, what ``WorkerService`` uses, so that a deployment never halves a worker fleet.
+    :param max_start_retries: Highest ``startretries`` a supervisor program may have.
+        Default: 10, twice the policy's 5.
+    """
+
+    def __init__(
+        self,
+        restart_policy: RestartPolicy | None = None,
+        log_policy: LogPolicy | None = None,
+        *,
+        min_healthy_percent: int | None = None,
+        max_start_retries: int | None = None,
+    ) -> None:
+        problems = Problems("RestartPolicyChecks")
+        minimum = 100 if min_healthy_percent is None else min_healthy_percent
+        retries = 10 if max_start_retries is None else max_start_retries
+        check_policies(problems, restart_policy, log_policy)
+        if not isinstance(minimum, int) or isinstance(minimum, bool) or not 0 <= minimum <= 100:
+            problems.add(
+                "min_healthy_percent", minimum, "is not a percentage 0..100", "give e.g. 100"
+            )
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 1:
+            problems.add("max_start_retries", retries, "is not a whole number >= 1", "give e.g. 10")
+        problems.raise_if_any()
+        self._options = Options(
+            policy=RestartPolicy() if restart_policy is None else restart_policy,
+            log_policy=LogPolicy() if log_policy is None else log_policy,
+            min_healthy_percent=minimum,
+            max_start_retries=retries,
+        )
+
+    @property
+    def name(self) -> str:
+        return PLUGIN_NAME
+
+    @property
+    def version(self) -> str:
+        try:
+            return metadata.version("cdk-restart-policy")
+        except metadata.PackageNotFoundError:
+            return "0.0.0"
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return list(RULES)
+
+    def validate(self, context: IPolicyValidationContext) -> PolicyValidationPluginReport:
+        violations: list[PolicyViolation] = []
+        errors = 0
+        for path in context.template_paths:
+            with open(path, encoding="utf-8") as file:
+                template: dict[str, Any] = json.load(file)
+            for finding in judge(template, self._options):
+                violations.append(_violation(finding, path))
+                errors += 0 if finding.warning else 1
+        return PolicyValidationPluginReport(
+            success=errors == 0, violations=violations, plugin_version=self.version
+        )
+
+
+def _violation(finding: Finding, template_path: str) -> PolicyViolation:
+    rule = RULES[finding.rule]
+    return PolicyViolation(
+        rule_name=finding.rule,
+        description=f"[{finding.rule}] {rule.title}: {finding.message}",
+        fix=rule.fix,
+        severity="warning" if finding.warning else "error",
+        violating_resources=[
+            PolicyViolatingResource(
+                locations=[finding.location],
+                resource_logical_id=finding.logical_id,
+                template_path=template_path,
+            )
+        ],
+    )
