@@ -12,13 +12,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._ecs_limits import FARGATE_STOP_TIMEOUT_MAX, RESTART_PERIOD_MAX, RESTART_PERIOD_MIN
 from ._user_data_script import extract_payloads
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
-
-RESTART_PERIOD_MIN = 60
-RESTART_PERIOD_MAX = 1800
-FARGATE_STOP_TIMEOUT_MAX = 120
 
 
 @dataclass(frozen=True)
