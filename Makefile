@@ -14,10 +14,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: deps system-deps synth test lint pytest bench clean
 
-$(VENV)/.installed: pyproject.toml
+# Both distributions, editable from this tree: the slim restart-policy-runtime first, since
+# cdk-restart-policy depends on it at the same version and it is not on any index here.
+$(VENV)/.installed: pyproject.toml runtime-package/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,testing]'
+	$(BIN)/python -m pip install --quiet -e ./runtime-package -e '.[dev,testing]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed

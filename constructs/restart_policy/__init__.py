@@ -1,7 +1,9 @@
 """cdk-restart-policy: a restart policy for long-running processes, as CDK constructs.
 
 Names are loaded on first use, so that ``import restart_policy.runtime`` (on hosts with no
-CDK) and the pure-Python policy model never import ``aws_cdk``.
+CDK) and the pure-Python policy model never import ``aws_cdk``. This file ships in the slim
+``restart-policy-runtime`` distribution; the modules it names below ship in
+``cdk-restart-policy``, so with the slim one alone they raise an ``ImportError`` that says so.
 """
 
 from __future__ import annotations
@@ -39,7 +41,18 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'restart_policy' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    try:
+        loaded = importlib.import_module(module, __name__)
+    except ModuleNotFoundError as missing:
+        if missing.name not in (f"{__name__}{module}", "aws_cdk", "constructs", "jsii"):
+            raise
+        raise ImportError(
+            f"restart_policy.{name} needs the cdk-restart-policy distribution (the constructs); "
+            f"only the slim restart-policy-runtime is installed here ({missing.name} is missing). "
+            "Install cdk-restart-policy, or use restart_policy.runtime, restart_policy.hold and "
+            "restart_policy.health, which need nothing else."
+        ) from missing
+    value = getattr(loaded, name)
     globals()[name] = value
     return value
 
