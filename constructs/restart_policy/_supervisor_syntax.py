@@ -67,7 +67,11 @@ def command_problems(command: str) -> list[tuple[str, str]]:
         return [("is empty", "give the program's command line")]
     problem = line_problem(command)
     if problem is not None:
-        problems.append((problem, "remove the white space before ; and #, or use a wrapper script"))
+        if any(char in command for char in _LINE_BREAKS):
+            fix = "put the command on one line, or move a multi-line script into a wrapper script"
+        else:
+            fix = "remove the white space before ; and #, or use a wrapper script"
+        problems.append((problem, fix))
     if command != command.strip():
         problems.append(
             ("has white space at its start or end, which supervisor strips", "strip it")
