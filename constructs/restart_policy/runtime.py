@@ -2,9 +2,9 @@
 
 The policy asks a daemon to handle the exceptions it knows, and to *log, then re-raise* any
 other, so that the process dies and the platform (supervisor, ECS) restarts it with fresh
-connections and configuration. ``run`` does exactly that, writes the crash as one JSON line
-(a raw multi-line traceback is what log pipelines fail to parse), and turns the stop signal
-into a graceful stop: the current item finishes and the process exits 0.
+connections and configuration. ``run`` does exactly that: it writes the crash as one JSON line on
+stderr (a raw multi-line traceback is what log pipelines fail to parse) and exits 1; it turns the
+stop signal into a graceful stop (the current item finishes, exit 0).
 
 Exit codes, and what the platforms built by this library do with them:
 
@@ -12,203 +12,177 @@ Exit codes, and what the platforms built by this library do with them:
 code   when                                                 supervisor (``autorestart``) and ECS
 =====  ===================================================  =====================================
 0      ``main`` returned, a ``handled`` exception ended it,  restarted with ``restart="always"``
-       or a stop signal was honoured                         (the default); an expected exit with
-                                                             ``restart="on-failure"`` (in
-                                                             ``exit_codes``, ECS ignored codes)
-1      an exception not in ``handled`` (logged, re-raised)   restarted
+       or a stop was honoured                                (the default); an expected exit with
+                                                             ``restart="on-failure"``
+1      an exception not in ``handled``, in ``main`` or in    restarted
+       any thread; ``sys.exit("message")``
+N      ``sys.exit(N)``                                       restarted
 128+N  a second stop signal N stopped the process at once    restarted unless it was stopping
-       (130 for SIGINT, 143 for SIGTERM)
+       (130 for SIGINT, 143 for SIGTERM); 130 for a
+       ``KeyboardInterrupt`` raised by the app
 =====  ===================================================  =====================================
 
-Use::
-
-    from restart_policy import runtime
-
-    def main(life: runtime.Lifecycle) -> None:
-        for message in life.items(consume()):           # stops between items on SIGINT/SIGTERM
-            with runtime.item(message, handled={ValidationError: "ERROR"}):
-                process(message)                          # a bad message is logged and skipped
-
-    if __name__ == "__main__":
-        runtime.run(main, handled={ConcurrencyException: "WARNING"})
+The pieces live in private modules (``_runtime_stop``: the signal handler and its watcher thread;
+``_runtime_life``: ``Lifecycle``; ``_runtime_lines``: the JSON lines; ``_runtime_exit``: outcomes
+and exits; ``_runtime_threads``: threads and the executor); this module is the public face.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import inspect
-import json
-import logging
-import os
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
+
+from restart_policy import _runtime_exit, _runtime_lines
+from restart_policy._runtime_exit import EXIT_CRASH, EXIT_OK, RunContext
+from restart_policy._runtime_life import AsyncLifecycle, Lifecycle
+from restart_policy._runtime_lines import MAX_ITEM_CHARS, MAX_LINE_BYTES, JsonFormatter
+from restart_policy._runtime_stop import AsyncStopping, Stopped, Stopping, StopState
 
 __all__ = [
     "EXIT_CRASH",
     "EXIT_OK",
+    "MAX_ITEM_CHARS",
+    "MAX_LINE_BYTES",
+    "AsyncLifecycle",
+    "AsyncStopping",
     "JsonFormatter",
     "Lifecycle",
+    "Stopped",
+    "Stopping",
+    "executor",
     "item",
     "run",
 ]
 
-EXIT_OK = 0
-EXIT_CRASH = 1
-_LOGGER_NAME = "restart_policy.runtime"
-_T = TypeVar("_T")
 Handled = Mapping[type[BaseException], "int | str"]
+Describe = Callable[[Any], object]
+
+_UNSTOPPABLE = {signal.SIGKILL, signal.SIGSTOP}
 
 
-def process_name() -> str:
-    """supervisor's process name when run by supervisor, else the program's file name."""
-    return os.environ.get("SUPERVISOR_PROCESS_NAME") or os.path.basename(sys.argv[0] or "python")
+def _is_async(function: object) -> bool:
+    if inspect.iscoroutinefunction(function):
+        return True
+    call = type(function).__dict__.get("__call__") or getattr(type(function), "__call__", None)  # noqa: B004
+    return (
+        call is not None and not inspect.isfunction(function) and inspect.iscoroutinefunction(call)
+    )
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, process, pid, logger, message, and for an exception
-    its type, message and traceback (as one string, so the line stays one line)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": _dt.datetime.fromtimestamp(record.created, _dt.UTC).isoformat(
-                timespec="milliseconds"
-            ),
-            "level": record.levelname,
-            "process": process_name(),
-            "pid": record.process,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info and record.exc_info[1] is not None:
-            exc_type, exc, tb = record.exc_info
-            assert exc_type is not None
-            entry["exception"] = {
-                "type": f"{exc_type.__module__}.{exc_type.__qualname__}",
-                "message": str(exc),
-                "traceback": "".join(traceback.format_exception(exc_type, exc, tb)),
-            }
-        for key in ("item", "event", "signal"):
-            if hasattr(record, key):
-                entry[key] = getattr(record, key)
-        return json.dumps(entry, ensure_ascii=False, default=repr)
-
-
-def _logger() -> logging.Logger:
-    logger = logging.getLogger(_LOGGER_NAME)
-    if not any(getattr(h, "_restart_policy", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        handler._restart_policy = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-        logger.propagate = False
-        logger.setLevel(logging.DEBUG)
-    return logger
-
-
-def _level(value: object) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"a log level must be a level name or number, not {value!r}")
-    if isinstance(value, int):
-        if logging.getLevelName(value).startswith("Level "):
-            raise ValueError(f"unknown log level {value!r}: give e.g. logging.WARNING or 'WARNING'")
-        return value
-    if isinstance(value, str):
-        number = logging.getLevelName(value.upper())
-        if not isinstance(number, int):
-            raise ValueError(
-                f"unknown log level {value!r}: give DEBUG, INFO, WARNING, ERROR or CRITICAL"
-            )
-        return number
-    raise TypeError(f"a log level must be a level name or number, not {type(value).__name__}")
-
-
-def _check_handled(handled: object) -> dict[type[BaseException], int]:
-    if handled is None:
-        return {}
-    if not isinstance(handled, Mapping):
+def _check_describe(describe: object) -> Describe | None:
+    if describe is None:
+        return None
+    if not callable(describe):
         raise TypeError(
-            "handled must map exception classes to log levels, e.g. {TimeoutError: 'WARNING'}, "
-            f"not {type(handled).__name__}"
+            f"describe must be a function of the item returning a short text, not {describe!r}"
         )
-    checked: dict[type[BaseException], int] = {}
-    for cls, level in handled.items():
-        if not (isinstance(cls, type) and issubclass(cls, Exception)):
+    if _is_async(describe):
+        raise TypeError(
+            "describe must be a plain function: a coroutine function would return a coroutine, "
+            "not a text"
+        )
+    return describe
+
+
+def _check_main(main: object) -> tuple[bool, bool]:
+    """(is async, takes the lifecycle); TypeError for anything ``run`` cannot run."""
+    if inspect.iscoroutine(main) or inspect.isawaitable(main):
+        raise TypeError(
+            "main is a coroutine object: pass the function itself, run(main), not run(main())"
+        )
+    if not callable(main):
+        raise TypeError(f"main must be a function, not {type(main).__name__}")
+    if inspect.isgeneratorfunction(main) or inspect.isasyncgenfunction(main):
+        raise TypeError(
+            "main is a generator function: calling it would only create the generator; "
+            "loop inside main instead of yielding"
+        )
+    try:
+        parameters = inspect.signature(main)
+    except (TypeError, ValueError):
+        return _is_async(main), False
+    try:
+        parameters.bind(None)
+        takes_life = any(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+            for p in parameters.parameters.values()
+        )
+    except TypeError:
+        takes_life = False
+    if not takes_life:
+        try:
+            parameters.bind()
+        except TypeError as error:
             raise TypeError(
-                f"handled keys must be exception classes (subclasses of Exception), not {cls!r}"
-            )
-        checked[cls] = _level(level)
-    return checked
+                f"run() calls main(life) or main(); main{parameters} cannot be called either "
+                f"way ({error})"
+            ) from None
+    return _is_async(main), takes_life
 
 
-def _match(handled: dict[type[BaseException], int], exc: BaseException) -> int | None:
-    for cls in type(exc).__mro__:  # the most specific listed class wins
-        if cls in handled:
-            return handled[cls]
-    return None
+def _check_signals(stop_signals: Iterable[int]) -> list[signal.Signals]:
+    signals = [signal.Signals(number) for number in stop_signals]
+    if not signals:
+        raise ValueError("stop_signals is empty: give at least one, e.g. (signal.SIGTERM,)")
+    for number in signals:
+        if number in _UNSTOPPABLE:
+            raise ValueError(f"{number.name} cannot be caught: it cannot ask for a graceful stop")
+    return signals
 
 
-class Lifecycle:
-    """What a daemon's ``main`` needs to stop gracefully.
+class _Run:
+    """State that ``item`` reads while a ``run`` is in progress."""
 
-    The first stop signal sets ``stopping``; the loop should finish its current item and return.
-    A second stop signal ends the process at once (exit code 128 + signal number).
-    """
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self.stop_signal: int | None = None
-
-    @property
-    def stopping(self) -> bool:
-        """True once a stop was asked."""
-        return self._stop.is_set()
-
-    def request_stop(self, signal_number: int | None = None) -> None:
-        """Ask for a stop, as the stop signal does (useful in tests and from other threads)."""
-        if self.stop_signal is None:
-            self.stop_signal = signal_number
-        self._stop.set()
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``, waking at once on a stop; True if a stop was asked."""
-        return self._stop.wait(seconds)
-
-    def items(self, iterable: Iterable[_T]) -> Iterator[_T]:
-        """The items of ``iterable`` until a stop is asked: the current item always finishes."""
-        for value in iterable:
-            if self.stopping:
-                return
-            yield value
-            if self.stopping:
-                return
+    describe: Describe | None = None
+    state: StopState | None = None
 
 
 @contextmanager
-def item(value: object, *, handled: Handled | None = None) -> Iterator[None]:
-    """Runs one item of work: an exception listed in ``handled`` is logged at its level with the
-    item and the loop goes on; any other exception goes up (``run`` logs it and the process
-    dies), noted with the item it happened on."""
-    checked = _check_handled(handled)
+def item(
+    value: object, *, handled: Handled | None = None, describe: Describe | None = None
+) -> Iterator[None]:
+    """Runs one item of work: an exception listed in ``handled`` (every leaf of an
+    ``ExceptionGroup``) is logged at its level with the item and the loop goes on; any other
+    exception goes up (``run`` logs it and the process dies), noted with the item it happened on.
+
+    :param describe: How the item appears in the lines, e.g. ``lambda m: m.id``. Default: a
+        ``repr`` bounded to ``MAX_ITEM_CHARS`` characters. A hook that raises gives the type name
+        and says so; it never hides the crash.
+    """
+    checked = _runtime_exit.check_handled(handled)
+    hook = _check_describe(describe)
     try:
         yield
     except Exception as exc:
-        level = _match(checked, exc)
+        level = _runtime_exit.match(checked, exc)
+        described = _runtime_lines.describe_item(value, hook or _Run.describe)
         if level is None:
-            exc.add_note(f"while handling item {value!r}")
-            setattr(exc, "_restart_policy_item", repr(value))  # noqa: B010
+            exc.add_note(f"while handling item {described}")
+            setattr(exc, "_restart_policy_item", described)  # noqa: B010
             raise
-        _logger().log(
-            level,
-            "handled exception on an item; going on with the next",
-            exc_info=(type(exc), exc, exc.__traceback__),
-            extra={"item": repr(value), "event": "item-handled"},
-        )
+        state = _Run.state
+        emit = _runtime_lines.emit
+        arguments: dict[str, Any] = {"event": "item-handled", "exc": exc, "item": described}
+        message = "handled exception on an item; going on with the next"
+        if state is None:
+            emit(level, message, **arguments)
+        else:
+            with state.quiet():
+                emit(level, message, **arguments)
+
+
+def executor(max_workers: int | None = None, *, thread_name_prefix: str = "") -> Any:
+    """A ``concurrent.futures.ThreadPoolExecutor`` whose tasks end the process like ``main`` on an
+    exception not in ``run``'s ``handled`` (one JSON line, exit 1): a failed task is never left
+    unseen in a ``Future``. Submitting a coroutine function is a ``TypeError``."""
+    from restart_policy import _runtime_threads
+
+    return _runtime_threads.executor(max_workers, thread_name_prefix=thread_name_prefix)
 
 
 def run(
@@ -216,83 +190,116 @@ def run(
     *,
     handled: Handled | None = None,
     stop_signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM),
+    describe: Describe | None = None,
 ) -> None:
     """Run a daemon's entry point by the restart policy.
 
-    :param main: The entry point, called as ``main(lifecycle)`` if it takes a parameter, else
-        ``main()``.
+    :param main: ``main(life)`` or ``main()``, plain or ``async def``. With no parameter, the first
+        stop signal raises ``Stopped`` inside ``main`` at once (there is no item boundary to wait
+        for); an async one is cancelled.
     :param handled: Exception class -> log level (``"WARNING"`` or ``logging.WARNING``). Such an
-        exception is logged at that level and the process ends cleanly (exit 0). Default: none.
+        exception (every leaf of an ``ExceptionGroup``) is logged at that level and the process
+        ends cleanly (exit 0). Default: none.
     :param stop_signals: Signals that ask for a graceful stop. Default: SIGINT (the policy's
         ``stopsignal=INT``) and SIGTERM (what ECS sends).
-    :raises TypeError, ValueError: ``handled`` is malformed, before ``main`` starts.
+    :param describe: How ``runtime.item`` shows items that do not give their own. Default: a
+        bounded ``repr``.
+    :raises TypeError, ValueError: before ``main`` starts, for anything it cannot run or use.
     """
-    checked = _check_handled(handled)
-    if not callable(main):
-        raise TypeError(f"main must be callable, not {type(main).__name__}")
+    checked = _runtime_exit.check_handled(handled)
+    hook = _check_describe(describe)
+    is_async, takes_life = _check_main(main)
+    signals = _check_signals(stop_signals)
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError(
             "run() installs signal handlers, so it must be called from the main thread"
         )
-    signals = [signal.Signals(number) for number in stop_signals]
-    logger = _logger()
-    life = Lifecycle()
-    takes_lifecycle = _takes_argument(main)
+    from restart_policy import _runtime_threads
 
-    def on_signal(number: int, frame: FrameType | None) -> None:
-        name = signal.Signals(number).name
-        if life.stopping:
-            logger.warning(
-                "second stop signal: exiting now", extra={"signal": name, "event": "stop-forced"}
-            )
-            os._exit(128 + number)
-        logger.info(
-            "stop signal: finishing the current item",
-            extra={"signal": name, "event": "stop-requested"},
-        )
-        life.request_stop(number)
-
-    previous = {number: signal.signal(number, on_signal) for number in signals}
+    state = StopState(signals)
+    context = RunContext(state, checked)
+    previous_hook = threading.excepthook
+    previous_run = (_Run.describe, _Run.state)
+    state.install()
+    threading.excepthook = _runtime_threads.excepthook
+    _runtime_exit.CURRENT.append(context)
+    _Run.describe, _Run.state = hook, state
+    code = EXIT_OK
     try:
-        if takes_lifecycle:
-            main(life)
+        try:
+            if is_async:
+                _run_async(main, state, takes_life)
+            else:
+                _run_sync(main, state, takes_life)
+        except BaseException as exc:  # every ending is reported, then decided below
+            code = context.finish(exc, cancel_is_stop=is_async and not takes_life)
+            if code == EXIT_OK and state.requested:
+                _stopped(state)
         else:
-            main()
-    except Exception as exc:
-        level = _match(checked, exc)
-        if level is None:
-            logger.error(
-                "unhandled exception: the process exits so that the platform restarts it",
-                exc_info=(type(exc), exc, exc.__traceback__),
-                extra=_item_extra(exc, "crash"),
-            )
-            raise
-        logger.log(
-            level,
-            "handled exception: the process ends cleanly",
-            exc_info=(type(exc), exc, exc.__traceback__),
-            extra={"event": "handled-exit"},
-        )
+            if state.requested:
+                _stopped(state)
+        if code != EXIT_OK:
+            _runtime_exit.end(code, hard=False)
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-    if life.stopping:
-        logger.info("stopped gracefully", extra={"event": "stopped"})
+        _runtime_exit.CURRENT.remove(context)
+        _Run.describe, _Run.state = previous_run
+        threading.excepthook = previous_hook
+        state.uninstall()
 
 
-def _item_extra(exc: BaseException, event: str) -> dict[str, Any]:
-    extra: dict[str, Any] = {"event": event}
-    described = getattr(exc, "_restart_policy_item", None)
-    if described is not None:
-        extra["item"] = described
-    return extra
+def _stopped(state: StopState) -> None:
+    state.announce()
+    with state.quiet():
+        _runtime_lines.emit(20, "stopped gracefully", event="stopped", exit_code=EXIT_OK)
 
 
-def _takes_argument(function: Callable[..., object]) -> bool:
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(
-        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in parameters
-    )
+def _run_sync(main: Callable[..., object], state: StopState, takes_life: bool) -> None:
+    if takes_life:
+        result = main(Lifecycle(state))
+    else:
+        state.raise_in_main += 1
+        try:
+            if state.requested:  # a stop that came before main started
+                state.raised = True
+                raise Stopped("stop requested")
+            result = main()
+        finally:
+            state.raise_in_main -= 1
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if callable(close):
+            close()
+        raise TypeError(
+            "main returned an awaitable, so it never ran: declare main with `async def` "
+            "and run() runs it with asyncio"
+        )
+    state.announce()
+
+
+def _run_async(main: Callable[..., object], state: StopState, takes_life: bool) -> None:
+    import asyncio
+
+    async def runner() -> object:
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        life = AsyncLifecycle(state, event)
+        coroutine = main(life) if takes_life else main()
+        if not inspect.isawaitable(coroutine):
+            raise TypeError("an async main must return an awaitable")
+        task = asyncio.ensure_future(coroutine)
+
+        def on_stop() -> None:
+            event.set()
+            state.announce()
+            if not takes_life and not task.done():
+                task.cancel("stop requested")
+
+        def on_stop_threadsafe() -> None:
+            loop.call_soon_threadsafe(on_stop)
+
+        state.add_listener(on_stop_threadsafe)
+        return await task
+
+    asyncio.run(runner())
+    if sys.modules.get("asyncio") is not None:
+        state.announce()

@@ -1,0 +1,253 @@
+"""How an exception ends a daemon: classified, logged as one line, then the exit. Standard library
+only."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from restart_policy import _runtime_lines as lines
+from restart_policy._runtime_stop import Stopped, StopState
+
+EXIT_OK = 0
+EXIT_CRASH = 1
+
+HandledLevels = dict[type[BaseException], int]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # "stopped" | "handled" | "exit" | "crash"
+    exit_code: int
+    level: int = logging.ERROR
+
+
+def level_of(value: object) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"a log level must be a level name or number, not {value!r}")
+    if isinstance(value, int):
+        if logging.getLevelName(value).startswith("Level "):
+            raise ValueError(f"unknown log level {value!r}: give e.g. logging.WARNING or 'WARNING'")
+        return value
+    if isinstance(value, str):
+        number = logging.getLevelName(value.upper())
+        if not isinstance(number, int):
+            raise ValueError(
+                f"unknown log level {value!r}: give DEBUG, INFO, WARNING, ERROR or CRITICAL"
+            )
+        return number
+    raise TypeError(f"a log level must be a level name or number, not {type(value).__name__}")
+
+
+def check_handled(handled: object) -> HandledLevels:
+    if handled is None:
+        return {}
+    if not isinstance(handled, Mapping):
+        raise TypeError(
+            "handled must map exception classes to log levels, e.g. {TimeoutError: 'WARNING'}, "
+            f"not {type(handled).__name__}"
+        )
+    checked: HandledLevels = {}
+    for cls, level in handled.items():
+        if not (isinstance(cls, type) and issubclass(cls, Exception)):
+            raise TypeError(
+                f"handled keys must be exception classes (subclasses of Exception), not {cls!r}"
+            )
+        checked[cls] = level_of(level)
+    return checked
+
+
+def leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        found: list[BaseException] = []
+        for inner in exc.exceptions:
+            found.extend(leaves(inner))
+        return found
+    return [exc]
+
+
+def _match_one(handled: HandledLevels, exc: BaseException) -> int | None:
+    for cls in type(exc).__mro__:  # the most specific listed class wins
+        if cls in handled:
+            return handled[cls]
+    return None
+
+
+def match(handled: HandledLevels, exc: BaseException) -> int | None:
+    """The level if every leaf (of an ExceptionGroup) is handled, else None. Leaves that are
+    graceful stops count as handled at INFO."""
+    levels = []
+    for leaf in leaves(exc):
+        if isinstance(leaf, Stopped):
+            levels.append(logging.INFO)
+            continue
+        level = _match_one(handled, leaf)
+        if level is None:
+            return None
+        levels.append(level)
+    return max(levels)
+
+
+def exit_code_of(code: object) -> int:
+    """What the interpreter would exit with for ``SystemExit(code)``."""
+    if code is None:
+        return 0
+    if isinstance(code, bool):
+        return int(code)
+    if isinstance(code, int):
+        return code & 0xFF
+    return 1  # a message: printed, exit 1
+
+
+def classify(
+    exc: BaseException, handled: HandledLevels, state: StopState, *, cancel_is_stop: bool = False
+) -> Outcome:
+    parts = leaves(exc)
+    stop_like: tuple[type[BaseException], ...] = (Stopped,)
+    asyncio = sys.modules.get("asyncio")  # only loaded (and only relevant) for an async main
+    if cancel_is_stop and state.requested and asyncio is not None:
+        stop_like = (Stopped, asyncio.CancelledError)
+    if all(isinstance(leaf, stop_like) for leaf in parts):
+        return Outcome("stopped", EXIT_OK, logging.INFO)
+    if isinstance(exc, SystemExit):
+        code = exit_code_of(exc.code)
+        return Outcome("exit", code, logging.INFO) if code == 0 else Outcome("crash", code)
+    if isinstance(exc, KeyboardInterrupt):
+        return Outcome("crash", 128 + signal.SIGINT)
+    level = match(handled, exc) if isinstance(exc, Exception) else None
+    if level is not None:
+        return Outcome("handled", EXIT_OK, level)
+    return Outcome("crash", EXIT_CRASH)
+
+
+def item_of(exc: BaseException) -> str | None:
+    for leaf in [exc, *leaves(exc)]:
+        described = getattr(leaf, "_restart_policy_item", None)
+        if isinstance(described, str):
+            return described
+    return None
+
+
+def report(exc: BaseException, outcome: Outcome, *, thread: str | None = None) -> None:
+    """The one line for ``outcome``; the app's handlers get the same event first."""
+    if outcome.kind == "stopped":
+        return
+    if outcome.kind == "handled":
+        lines.emit(
+            outcome.level,
+            "handled exception: the process ends cleanly",
+            event="handled-exit",
+            exc=exc,
+            exit_code=outcome.exit_code,
+            item=item_of(exc),
+        )
+        return
+    if outcome.kind == "exit":
+        return
+    where = f" in thread {thread}" if thread else ""
+    if isinstance(exc, SystemExit):
+        message = f"SystemExit({exc.code!r}){where}: the process exits with {outcome.exit_code}"
+    elif isinstance(exc, KeyboardInterrupt):
+        message = f"KeyboardInterrupt{where}: the process exits with {outcome.exit_code}"
+    else:
+        message = f"unhandled exception{where}: the process exits so that the platform restarts it"
+    lines.emit(
+        logging.ERROR,
+        message,
+        event="crash",
+        exc=exc,
+        force=True,
+        exit_code=outcome.exit_code,
+        item=item_of(exc),
+    )
+
+
+def hold(state: StopState, exit_code: int, started: float) -> None:
+    """The ECS crash hold (a no-op unless ``RESTART_POLICY_HOLD`` is set); a stop ends it."""
+    try:
+        from restart_policy import _hold_core
+    except ImportError:
+        return
+    with contextlib.suppress(Exception):
+        _hold_core.hold_after_crash(
+            exit_code=exit_code,
+            uptime_seconds=time.monotonic() - started,
+            wait=lambda seconds: state.wait(seconds),
+        )
+
+
+def others_alive() -> bool:
+    """Whether a non-daemon thread other than this one would keep the interpreter from exiting."""
+    me = threading.current_thread()
+    return any(
+        t is not me and t.is_alive() and not t.daemon and t is not threading.main_thread()
+        for t in threading.enumerate()
+    )
+
+
+def end(code: int, *, hard: bool) -> None:
+    """Flush stdout and stderr, then exit with ``code``: through ``SystemExit`` when nothing keeps
+    the interpreter alive, else at once (a non-daemon thread would otherwise hang the exit)."""
+    lines.flush_std()
+    if hard or others_alive():
+        os._exit(code)
+    sys.exit(code)
+
+
+CrashHook = Callable[[BaseException, str | None], None]
+
+
+class RunContext:
+    """One ``run``: how its crashes, wherever they happen, end the process."""
+
+    def __init__(self, state: StopState, handled: HandledLevels) -> None:
+        self.state = state
+        self.handled = handled
+        self.started = time.monotonic()
+        self._ending = threading.Lock()
+
+    def finish(
+        self, exc: BaseException, *, thread: str | None = None, cancel_is_stop: bool = False
+    ) -> int:
+        """Report ``exc``; for a crash, flush and hold. Returns the exit code. A second crash
+        while the first one is ending is reported, then waits for the end."""
+        outcome = classify(exc, self.handled, self.state, cancel_is_stop=cancel_is_stop)
+        if outcome.kind == "stopped":
+            self.state.announce()
+        with self.state.quiet():
+            report(exc, outcome, thread=thread)
+        if not self._ending.acquire(blocking=False):
+            if thread is not None:
+                threading.Event().wait()  # the first crash ends the process
+            self._ending.acquire()
+        if outcome.kind == "crash":
+            self.state.crash_stop()
+            lines.flush_std()
+            hold(self.state, outcome.exit_code, self.started)
+        return outcome.exit_code
+
+    def thread_crashed(self, exc: BaseException, thread: str) -> None:
+        """An exception ended a thread: like one in ``main``, it ends the process."""
+        if isinstance(exc, Stopped | SystemExit):
+            return  # a graceful end of the thread, as the interpreter's own hook treats SystemExit
+        code = self.finish(exc, thread=thread)
+        lines.flush_std()
+        os._exit(code)
+
+
+CURRENT: list[RunContext] = []  # the run in progress, if any (run() nests only in tests)
+
+
+def crash_in_thread(exc: BaseException) -> bool:
+    """Route a worker's exception to the run in progress; False when there is none."""
+    if not CURRENT:
+        return False
+    CURRENT[-1].thread_crashed(exc, threading.current_thread().name)
+    return True

@@ -1,0 +1,169 @@
+"""``Lifecycle`` and ``AsyncLifecycle``: what a daemon's ``main`` sees of the stop. Standard
+library only."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, TypeVar
+
+from restart_policy import _heartbeat
+from restart_policy._runtime_stop import AsyncStopping, Stopped, Stopping, StopState
+
+if TYPE_CHECKING:
+    import asyncio
+
+_T = TypeVar("_T")
+
+
+class Lifecycle:
+    """What a daemon's ``main(life)`` needs to stop gracefully.
+
+    The first stop signal sets ``life.stopping``; the loop should finish its current item and
+    return (``life.items`` does it for you). A second stop signal ends the process at once, with
+    exit code 128 + the signal's number, after flushing stdout and stderr.
+    """
+
+    Stopped = Stopped
+    """Raise it (or let ``life.sleep``/``life.check``/``life.interruptible`` raise it) to stop
+    gracefully from deep inside the code: ``run`` ends the process with exit 0."""
+
+    def __init__(self, state: StopState | None = None) -> None:
+        if state is None:  # a Lifecycle of its own, for tests of the app's code
+            import signal
+
+            state = StopState([signal.SIGTERM])
+        self._state = state
+        self._stopping = Stopping(state)
+
+    @property
+    def stopping(self) -> Stopping:
+        """A read-only, ``threading.Event``-like view of the stop: ``is_set()``, ``wait(timeout)``,
+        ``fileno()``; true in a boolean context once a stop was asked."""
+        return self._stopping
+
+    @property
+    def stop_signal(self) -> int | None:
+        """The number of the signal that asked for the stop, if a signal did."""
+        return self._state.signal_number
+
+    def request_stop(self) -> None:
+        """Ask for a graceful stop, as the first stop signal does (from any thread)."""
+        self._state.request_stop()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, waking at once on a stop; True if a stop was asked."""
+        stopped = self._state.wait(seconds)
+        _heartbeat.beat()
+        self._notice()
+        return stopped
+
+    def sleep(self, seconds: float) -> None:
+        """``time.sleep`` that raises ``Stopped`` on a stop: a drop-in for retry loops
+        (``tenacity.Retrying(sleep=life.sleep)``)."""
+        if self.wait(seconds):
+            raise Stopped("stop requested")
+
+    def check(self) -> None:
+        """Raise ``Stopped`` if a stop was asked; a cheap call for long computations."""
+        if self._state.requested:
+            self._notice()
+            raise Stopped("stop requested")
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """A block in which the first stop signal raises ``Stopped`` at once, in the main thread:
+        a blocking read, ``recv`` or lock wait inside it ends with the stop (the signal interrupts
+        the system call and the exception unwinds it). Main thread only."""
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("life.interruptible() works in the main thread only")
+        self.check()
+        state = self._state
+        state.raise_in_main += 1
+        try:
+            yield
+        finally:
+            state.raise_in_main -= 1
+
+    def items(self, iterable: Iterable[_T]) -> Iterator[_T]:
+        """The items of ``iterable`` until a stop is asked: the current item always finishes."""
+        state = self._state
+        for value in iterable:
+            if state.requested or state.crashing:
+                self._notice()
+                return
+            _heartbeat.beat()
+            yield value
+            if state.requested or state.crashing:
+                self._notice()
+                return
+
+    def _notice(self) -> None:
+        if self._state.requested and threading.current_thread() is threading.main_thread():
+            self._state.announce()
+
+
+class AsyncLifecycle:
+    """What ``async def main(life)`` gets: the same stop, with awaitable waits."""
+
+    Stopped = Stopped
+
+    def __init__(self, state: StopState, event: asyncio.Event) -> None:
+        self._state = state
+        self._event = event
+        self._stopping = AsyncStopping(state, event)
+
+    @property
+    def stopping(self) -> AsyncStopping:
+        """A read-only, ``asyncio.Event``-like view of the stop: ``is_set()``, ``await wait()``."""
+        return self._stopping
+
+    @property
+    def stop_signal(self) -> int | None:
+        return self._state.signal_number
+
+    def request_stop(self) -> None:
+        self._state.request_stop()
+
+    async def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, waking at once on a stop; True if a stop was asked."""
+        import asyncio
+
+        if not (self._state.requested or self._state.crashing):
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), seconds)
+        _heartbeat.beat()
+        if self._state.requested:
+            self._state.announce()
+        return self._state.requested or self._state.crashing
+
+    async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep`` that raises ``Stopped`` on a stop."""
+        if await self.wait(seconds):
+            raise Stopped("stop requested")
+
+    def check(self) -> None:
+        if self._state.requested:
+            self._state.announce()
+            raise Stopped("stop requested")
+
+    def items(self, iterable: Iterable[_T]) -> Iterator[_T]:
+        """As ``Lifecycle.items``."""
+        for value in iterable:
+            if self._state.requested or self._state.crashing:
+                return
+            _heartbeat.beat()
+            yield value
+            if self._state.requested or self._state.crashing:
+                return
+
+    async def aitems(self, iterable: AsyncIterable[_T]) -> AsyncIterator[_T]:
+        """``life.items`` for an async iterable: ``async for message in life.aitems(queue)``."""
+        async for value in iterable:
+            if self._state.requested or self._state.crashing:
+                return
+            _heartbeat.beat()
+            yield value
+            if self._state.requested or self._state.crashing:
+                return

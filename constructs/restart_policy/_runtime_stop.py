@@ -1,0 +1,297 @@
+"""The stop: a signal handler that takes no lock and does no I/O, and a watcher thread.
+
+Standard library only. Why it is built this way: a Python signal handler runs in the main thread
+between two bytecodes, possibly while that thread holds a lock (a ``threading.Event``'s, while in
+``Event.wait``) or is inside a buffered write to stderr. A handler that sets an Event can then
+deadlock, and one that logs can fail with "reentrant call". So the handler only records the stop in
+plain attributes (and, where the app asked for it, raises ``Stopped``). Waking waiters is the job of
+``signal.set_wakeup_fd``: CPython's C-level handler writes the signal number to a pipe at once,
+and a watcher thread reading that pipe sets the Event, wakes asyncio and the ``fileno()`` pipe,
+and ends the process on a second signal after flushing stdout and stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from restart_policy import _runtime_lines as lines
+
+if TYPE_CHECKING:
+    import asyncio  # imported by the runtime only for an async main: it costs start-up time
+
+# The watcher also looks at the handler's record this often, in case the app replaced the wakeup
+# fd (asyncio's add_signal_handler does): a stop is then seen within this delay instead of never.
+_POLL_SECONDS = 0.25
+
+# A flush can block for ever on a full pipe whose reader is gone; the second signal must still
+# end the process.
+_FORCED_FLUSH_SECONDS = 2.0
+
+
+class Stopped(BaseException):
+    """A graceful stop, raised inside the app's code: ``run`` ends the process with exit 0.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``), so that ``except Exception`` in a retry
+    loop does not swallow it.
+    """
+
+
+class StopState:
+    """Everything about the stop of one ``run``; the handler touches plain attributes only."""
+
+    def __init__(self, stop_signals: list[signal.Signals]) -> None:
+        self.stop_signals = stop_signals
+        self.requested = False  # written by the handler, the watcher and request_stop
+        self.signal_number: int | None = None
+        self.handler_count = 0  # stop signals the Python-level handler saw
+        self.raise_in_main = (
+            0  # > 0: the handler raises Stopped (zero-argument main, interruptible)
+        )
+        self.masked = False  # the runtime is writing a line: a raise waits until it is done
+        self.pending_raise = False
+        self.raised = False
+        self.announced = False
+        self.crashing = False  # a thread crashed: no new items, waits wake
+        self.event = threading.Event()  # set by the watcher or request_stop, never the handler
+        self._announce_lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        self.stop_r, self._stop_w = os.pipe()  # readable once stopping; never drained
+        for fd in (self._wake_r, self._wake_w, self.stop_r, self._stop_w):
+            os.set_blocking(fd, False)
+        self._closed = threading.Event()
+        self._listeners: list[Callable[[], None]] = []
+        self._previous_handlers: dict[int, Any] = {}
+        self._previous_wakeup = -1
+        self._watcher: threading.Thread | None = None
+
+    # --- the signal handler: plain attributes only -------------------------------------------
+
+    def on_signal(self, number: int, frame: FrameType | None) -> None:
+        self.handler_count += 1
+        if self.requested:
+            return  # the watcher ends the process on the second signal
+        self.signal_number = number
+        self.requested = True
+        if self.raise_in_main > 0 and not self.raised:
+            if self.masked:
+                self.pending_raise = True
+                return
+            self.raised = True
+            raise Stopped(signal.Signals(number).name)
+
+    # --- installation ---------------------------------------------------------------------------
+
+    def install(self) -> None:
+        for number in self.stop_signals:
+            self._previous_handlers[number] = signal.signal(number, self.on_signal)
+        self._previous_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        self._watcher = threading.Thread(
+            target=self._watch, name="restart-policy-stop-watcher", daemon=True
+        )
+        self._watcher.start()
+
+    def uninstall(self) -> None:
+        signal.set_wakeup_fd(self._previous_wakeup)
+        for number, handler in self._previous_handlers.items():
+            signal.signal(number, handler)
+        self._closed.set()
+        with contextlib.suppress(OSError):  # wake the watcher so that it sees _closed
+            os.write(self._wake_w, b"\0")
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+        for fd in (self._wake_r, self._wake_w, self.stop_r, self._stop_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    # --- the watcher thread ---------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        numbers = {int(number) for number in self.stop_signals}
+        seen = 0
+        last: int | None = None
+        while not self._closed.is_set():
+            try:
+                readable, _, _ = select.select([self._wake_r], [], [], _POLL_SECONDS)
+            except (OSError, ValueError):
+                return
+            if readable:
+                try:
+                    data = os.read(self._wake_r, 4096)
+                except BlockingIOError:
+                    data = b""
+                except OSError:
+                    return
+                for byte in data:
+                    if byte in numbers:
+                        seen += 1
+                        last = byte
+                        if self.signal_number is None:
+                            self.signal_number = byte
+            if self._closed.is_set():
+                return
+            seen = max(seen, self.handler_count)
+            if seen >= 1 or self.requested:
+                self.requested = True
+                self._set()
+            if seen >= 2:
+                self._force_exit(int(last or self.signal_number or signal.SIGTERM))
+
+    def _set(self) -> None:
+        if self.event.is_set():
+            return
+        self.event.set()
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"s")
+        for listener in list(self._listeners):
+            with contextlib.suppress(Exception):
+                listener()
+
+    def _force_exit(self, number: int) -> None:
+        code = 128 + number
+
+        def report() -> None:
+            lines.flush_std()
+            lines.write_line(
+                lines.encode(
+                    lines.build_entry(
+                        30,
+                        "second stop signal: exiting now",
+                        event="stop-forced",
+                        signal=signal.Signals(number).name,
+                        exit_code=code,
+                    )
+                )
+            )
+            lines.flush_std()
+
+        flusher = threading.Thread(target=report, daemon=True)
+        flusher.start()
+        flusher.join(_FORCED_FLUSH_SECONDS)
+        os._exit(code)
+
+    # --- used by the runtime's own code (never from the handler) -------------------------------
+
+    def request_stop(self, number: int | None = None) -> None:
+        if not self.requested and number is not None:
+            self.signal_number = number
+        self.requested = True
+        self._set()
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+        if self.event.is_set():
+            listener()
+
+    def wait(self, seconds: float | None) -> bool:
+        """Sleep up to ``seconds`` (None: for ever); True at once if a stop is asked."""
+        if not (self.requested or self.crashing):
+            self.event.wait(seconds)
+        return self.requested or self.crashing
+
+    def announce(self) -> None:
+        """Log the stop once, from the runtime's own code in an ordinary context."""
+        if not self.requested or self.announced or not self._announce_lock.acquire(False):
+            return
+        try:
+            if self.announced:
+                return
+            self.announced = True
+            name = signal.Signals(self.signal_number).name if self.signal_number else None
+            with self.quiet():
+                lines.emit(
+                    20,
+                    "stop requested: finishing the current item",
+                    event="stop-requested",
+                    signal=name,
+                )
+        finally:
+            self._announce_lock.release()
+
+    def quiet(self) -> _Masked:
+        return _Masked(self)
+
+    def crash_stop(self) -> None:
+        """A thread crashed: make items stop and waits return, without calling it a stop."""
+        self.crashing = True
+        self.event.set()
+
+
+class _Masked:
+    """While the runtime writes a line, a graceful-stop raise waits until the line is whole."""
+
+    def __init__(self, state: StopState) -> None:
+        self._state = state
+        self._outer = False
+
+    def __enter__(self) -> None:
+        self._outer = not self._state.masked
+        self._state.masked = True
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._outer:
+            return
+        self._state.masked = False
+        state = self._state
+        if state.pending_raise and state.raise_in_main > 0 and not state.raised:
+            state.pending_raise = False
+            state.raised = True
+            raise Stopped("stop")
+
+
+class Stopping:
+    """A read-only view of the stop, shaped like ``threading.Event``: ``is_set()``, ``wait()``;
+    true in a boolean context once a stop was asked."""
+
+    def __init__(self, state: StopState) -> None:
+        self._state = state
+
+    def is_set(self) -> bool:
+        if self._state.requested and threading.current_thread() is threading.main_thread():
+            self._state.announce()
+        return self._state.requested
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a stop is asked or ``timeout`` passes; True if it was asked."""
+        self._state.wait(timeout)
+        return self.is_set()
+
+    def fileno(self) -> int:
+        """A pipe that becomes readable once a stop is asked (for ``select``/``selectors``)."""
+        return self._state.stop_r
+
+    def __bool__(self) -> bool:
+        return self.is_set()
+
+    def __repr__(self) -> str:
+        return f"<Stopping {'set' if self._state.requested else 'unset'}>"
+
+
+class AsyncStopping:
+    """``life.stopping`` for ``async def main``: shaped like ``asyncio.Event`` (``is_set()``,
+    ``await wait()``), read-only."""
+
+    def __init__(self, state: StopState, event: asyncio.Event) -> None:
+        self._state = state
+        self._event = event
+
+    def is_set(self) -> bool:
+        if self._state.requested:
+            self._state.announce()
+        return self._state.requested
+
+    async def wait(self) -> bool:
+        await self._event.wait()
+        return self.is_set()
+
+    def fileno(self) -> int:
+        return self._state.stop_r
+
+    def __bool__(self) -> bool:
+        return self.is_set()
