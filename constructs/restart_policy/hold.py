@@ -1,0 +1,181 @@
+"""``python -m restart_policy.hold -- CMD [ARGS...]``: the crash hold around any command.
+
+For what cannot call ``restart_policy.runtime`` itself: a crash at import time, a shell script,
+a daemon not written in Python. The wrapper runs CMD with the same standard streams (its output
+passes through untouched), forwards every catchable signal to it, and when it exits non-zero
+writes one JSON crash line to stderr (``"event": "crash"``, the exit code, the signal if one
+killed it, the command and its uptime), holds as ``RESTART_POLICY_HOLD`` says (see
+``restart_policy._hold_core``), and exits with the child's code (128 + N after signal N).
+
+A stop signal (SIGTERM, SIGINT, SIGQUIT, SIGHUP) is forwarded while the child runs and ends a
+hold at once; a child that exits after the wrapper was asked to stop is not held, since the
+platform is stopping the container anyway. Standard library only.
+
+Exit codes, like a shell's: the child's own; 2 for a usage error; 126 when CMD is not executable;
+127 when it is not found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from restart_policy._hold_core import emit, hold_after_crash
+
+USAGE = "usage: python -m restart_policy.hold -- CMD [ARGS...]"
+EXIT_USAGE = 2
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP})
+
+# Not forwarded: those that cannot be caught, SIGCHLD (about the wrapper's own child), and the
+# synchronous faults, which the kernel sends about the wrapper's own code.
+_NOT_FORWARDED = frozenset(
+    {
+        signal.SIGKILL,
+        signal.SIGSTOP,
+        signal.SIGCHLD,
+        signal.SIGSEGV,
+        signal.SIGBUS,
+        signal.SIGFPE,
+        signal.SIGILL,
+        signal.SIGTRAP,
+        signal.SIGSYS,
+    }
+)
+
+
+def forwarded_signals() -> list[int]:
+    return sorted(int(s) for s in signal.valid_signals() if s not in _NOT_FORWARDED)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"SIG{number}"
+
+
+class _Wrapper:
+    def __init__(self, command: Sequence[str]) -> None:
+        self.command = list(command)
+        self.child: subprocess.Popen[bytes] | None = None
+        self.stop_signal: int | None = None
+        # A self-pipe: a stop signal must wake the hold's select() at once, which a flag alone
+        # cannot (sleeps resume after a handler, PEP 475).
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+
+    def on_signal(self, number: int, frame: FrameType | None) -> None:
+        if number in STOP_SIGNALS and self.stop_signal is None:
+            self.stop_signal = number
+            with contextlib.suppress(OSError):
+                os.write(self._wake_write, b"x")
+        child = self.child
+        if child is not None and child.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child.pid, number)
+
+    def wait_for_stop(self, seconds: float) -> bool:
+        if self.stop_signal is not None:
+            return True
+        readable, _, _ = select.select([self._wake_read], [], [], max(0.0, seconds))
+        return bool(readable) or self.stop_signal is not None
+
+    def run(self) -> int:
+        started = time.monotonic()
+        for number in forwarded_signals():
+            with contextlib.suppress(OSError, ValueError):  # reserved on this platform
+                signal.signal(number, self.on_signal)
+        try:
+            # Own process group: a terminal's Ctrl-C reaches the wrapper only, which forwards it
+            # once (a second SIGINT would force an immediate stop in restart_policy.runtime).
+            self.child = subprocess.Popen(self.command, process_group=0)
+        except FileNotFoundError:
+            return self._not_started(EXIT_NOT_FOUND, "command not found", started)
+        except PermissionError:
+            return self._not_started(EXIT_NOT_EXECUTABLE, "permission denied", started)
+        except OSError as error:
+            return self._not_started(EXIT_NOT_EXECUTABLE, error.strerror or str(error), started)
+        child_started = time.monotonic()
+        if self.stop_signal is not None:  # asked to stop while the child was being started
+            self.on_signal(self.stop_signal, None)
+        returncode = self.child.wait()
+        uptime = time.monotonic() - child_started
+        if returncode == 0:
+            return 0
+        killed_by = -returncode if returncode < 0 else None
+        exit_code = 128 + killed_by if killed_by is not None else returncode
+        fields: dict[str, object] = {
+            "event": "crash",
+            "exit_code": exit_code,
+            "command": self.command,
+            "uptime": round(uptime, 3),
+        }
+        if killed_by is not None:
+            fields["signal"] = _signal_name(killed_by)
+        how = f"was killed by {_signal_name(killed_by)}" if killed_by else f"exited {returncode}"
+        emit("ERROR", f"the command {how} after {uptime:.1f} s", **fields)
+        self._hold(exit_code, started)
+        return exit_code
+
+    def _not_started(self, code: int, reason: str, started: float) -> int:
+        # The shell's message first, for people; then the crash line, for the metric filter.
+        try:
+            sys.stderr.write(f"restart_policy.hold: {self.command[0]}: {reason}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        emit(
+            "ERROR",
+            f"the command could not be started: {reason}",
+            event="crash",
+            exit_code=code,
+            command=self.command,
+            uptime=0.0,
+        )
+        # A broken command in an image loops like any crash; hold it the same way.
+        self._hold(code, started)
+        return code
+
+    def _hold(self, exit_code: int, started: float) -> None:
+        if self.stop_signal is not None:
+            return  # the platform is stopping this container: no restart will follow
+        hold_after_crash(
+            exit_code=exit_code,
+            uptime_seconds=time.monotonic() - started,
+            wait=self.wait_for_stop,
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        print(USAGE)
+        print(__doc__.split("\n\n")[1] if __doc__ else "")
+        return 0
+    separated = bool(args) and args[0] == "--"
+    if separated:
+        args = args[1:]
+    if not args:
+        sys.stderr.write(f"{USAGE}\nrestart_policy.hold: no command given\n")
+        return EXIT_USAGE
+    if not separated and args[0].startswith("-"):
+        sys.stderr.write(
+            f"{USAGE}\nrestart_policy.hold: unknown option {args[0]!r} "
+            "(put -- before a command that starts with -)\n"
+        )
+        return EXIT_USAGE
+    return _Wrapper(args).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
