@@ -18,6 +18,7 @@ from constructs import Construct, IValidation
 from ._errors import PolicyError, Problems
 from ._host_files import HostFiles, build_host_files
 from ._policy_props import check_policies
+from ._policy_record import record_policy
 from ._supervisor_alarms import supervisor_alarms
 from ._user_data_script import USER_DATA_LIMIT_BYTES, script_lines
 from .log_policy import LogPolicy
@@ -125,6 +126,7 @@ class SupervisorPrograms(Construct):
         self._user_data.add_commands(*lines)
         # Others may add to the same user data after us: judge the final size at synth.
         self.node.add_validation(_UserDataSize(self._user_data, path))
+        record_policy(self, policy, programs=self._programs, user_data=self._user_data)
 
     def grant_monitoring(self, grantee: iam.IGrantable) -> iam.Grant:
         """Lets the hosts' role (the CloudWatch agent) write to the log group."""

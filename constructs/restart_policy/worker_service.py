@@ -23,6 +23,7 @@ from ._ecs_limits import (
 )
 from ._errors import Problems
 from ._policy_props import check_policies
+from ._policy_record import record_policy
 from ._units import UnitError, is_unresolved, to_bytes, to_seconds
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
@@ -275,6 +276,7 @@ class WorkerService(Construct):
         else:
             service = ecs.Ec2Service(self, "Service", **common)
         self._service = service
+        record_policy(self, policy)
         cfn_service = service.node.default_child
         assert isinstance(cfn_service, ecs.CfnService)
         # The CDK L2 breaker does not expose these yet (aws-cdk #38243). Without them a daemon
