@@ -12,7 +12,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: deps system-deps synth test lint pytest bench clean
+.PHONY: deps system-deps synth test lint pytest bench docs wheels clean
 
 # Both distributions, editable from this tree: the slim restart-policy-runtime first, since
 # cdk-restart-policy depends on it at the same version and it is not on any index here.
@@ -63,5 +63,16 @@ test: lint pytest
 bench: deps
 	$(BIN)/python -m bench
 
+# The API reference, generated from the docstrings: open docs/api/index.html.
+API_MODULES := restart_policy restart_policy.runtime restart_policy.hold restart_policy.health \
+	restart_policy.testing
+docs: deps
+	$(BIN)/pdoc --output-directory docs/api $(API_MODULES)
+
+# Both wheels into dist/: restart-policy-runtime (slim) and cdk-restart-policy.
+wheels: deps
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist \
+		./runtime-package .
+
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache docs/api dist
