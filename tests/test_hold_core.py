@@ -1,0 +1,519 @@
+"""The crash hold's decision (pure, with hypothesis) and hold_after_crash with a fake clock."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from restart_policy import _heartbeat, _hold_core
+from restart_policy._hold_core import (
+    HoldSettings,
+    HoldState,
+    backoff_seconds,
+    consecutive_crashes,
+    decide,
+    hold_after_crash,
+    hold_target,
+    parse_settings,
+    window_floor,
+)
+
+DEFAULTS = {"start_window": 120, "initial": 10, "maximum": 300, "healthy_reset": 600, "jitter": 0.2}
+
+seconds = st.floats(min_value=0.001, max_value=10_000, allow_nan=False)
+unit = st.floats(min_value=0, max_value=1, exclude_max=True)
+
+
+@st.composite
+def settings(draw: st.DrawFn) -> HoldSettings:
+    initial = draw(seconds)
+    return HoldSettings(
+        start_window=draw(st.floats(min_value=0, max_value=2000)),
+        initial=initial,
+        maximum=draw(st.floats(min_value=initial, max_value=20_000)),
+        healthy_reset=draw(st.floats(min_value=0, max_value=20_000)),
+        jitter=draw(st.floats(min_value=0, max_value=0.9)),
+    )
+
+
+# ---- pure decision ----
+
+
+@given(n=st.integers(min_value=0, max_value=10_000), s=settings())
+def test_backoff_doubles_from_initial_up_to_the_maximum(n: int, s: HoldSettings) -> None:
+    value = backoff_seconds(n, initial=s.initial, maximum=s.maximum)
+    assert s.initial <= value <= s.maximum
+    assert value == min(s.initial * 2.0 ** min(n, 64), s.maximum)
+    assert backoff_seconds(n + 1, initial=s.initial, maximum=s.maximum) >= value
+
+
+@given(s=settings(), base_extra=st.floats(min_value=0, max_value=5000), u=unit)
+def test_hold_target_never_ends_before_the_start_window(
+    s: HoldSettings, base_extra: float, u: float
+) -> None:
+    base = s.start_window + base_extra
+    target = hold_target(base, start_window=s.start_window, jitter=s.jitter, uniform=u)
+    assert target >= window_floor(s.start_window) >= s.start_window
+
+
+@given(s=settings(), base_extra=st.floats(min_value=0, max_value=5000), u=unit)
+def test_hold_target_spreads_over_a_band_of_twice_the_jitter(
+    s: HoldSettings, base_extra: float, u: float
+) -> None:
+    base = s.start_window + base_extra
+    low = hold_target(base, start_window=s.start_window, jitter=s.jitter, uniform=0.0)
+    target = hold_target(base, start_window=s.start_window, jitter=s.jitter, uniform=u)
+    assert low <= target <= low + 2 * s.jitter * base + 1e-9
+    assert low == max(window_floor(s.start_window), base * (1 - s.jitter))
+
+
+def test_hold_target_of_default_cap_is_within_plus_minus_twenty_percent() -> None:
+    values = [hold_target(300, start_window=120, jitter=0.2, uniform=u / 10) for u in range(10)]
+    assert min(values) == pytest.approx(240)
+    assert max(values) < 360
+    assert len(set(values)) == 10
+
+
+@given(uptime=seconds, reset=seconds, count=st.none() | st.integers(0, 1000), known=st.booleans())
+def test_a_healthy_run_resets_the_count(
+    uptime: float, reset: float, count: int | None, known: bool
+) -> None:
+    state = HoldState(consecutive=7, restart_count=count)
+    result = consecutive_crashes(
+        uptime=max(uptime, reset),
+        healthy_reset=reset,
+        restart_count=count,
+        state=state,
+        state_known=known,
+    )
+    assert result == (0, "healthy-reset")
+
+
+def test_no_endpoint_and_no_volume_means_unknown() -> None:
+    assert (
+        consecutive_crashes(
+            uptime=1, healthy_reset=600, restart_count=None, state=None, state_known=False
+        )
+        is None
+    )
+
+
+def test_the_metadata_alone_counts_every_restart_of_the_task() -> None:
+    assert consecutive_crashes(
+        uptime=1, healthy_reset=600, restart_count=4, state=None, state_known=False
+    ) == (4, "metadata")
+
+
+def test_the_state_file_alone_counts_recorded_crashes() -> None:
+    state = HoldState(consecutive=3, restart_count=None)
+    assert consecutive_crashes(
+        uptime=1, healthy_reset=600, restart_count=None, state=state, state_known=True
+    ) == (3, "state")
+
+
+def test_an_empty_volume_means_a_first_crash() -> None:
+    assert consecutive_crashes(
+        uptime=1, healthy_reset=600, restart_count=None, state=None, state_known=True
+    ) == (0, "state")
+
+
+def test_restarts_the_state_file_missed_are_counted_as_crashes() -> None:
+    # Recorded at RestartCount 2 (3rd crash in a row); now RestartCount 5: the restart after the
+    # recorded crash, plus two crashes killed before they could record.
+    state = HoldState(consecutive=3, restart_count=2)
+    assert consecutive_crashes(
+        uptime=1, healthy_reset=600, restart_count=5, state=state, state_known=True
+    ) == (5, "metadata+state")
+
+
+def test_the_state_file_forgets_restarts_before_a_healthy_run() -> None:
+    # Three restarts long ago, then a healthy run reset the record: the new loop starts at 1.
+    state = HoldState(consecutive=1, restart_count=3)
+    assert consecutive_crashes(
+        uptime=1, healthy_reset=600, restart_count=4, state=state, state_known=True
+    ) == (1, "metadata+state")
+
+
+@given(
+    s=settings(),
+    lives=st.lists(st.floats(min_value=0, max_value=30_000), min_size=1, max_size=40),
+    us=st.lists(unit, min_size=40, max_size=40),
+)
+def test_model_a_container_crashing_in_place(
+    s: HoldSettings, lives: list[float], us: list[float]
+) -> None:
+    """Crash after crash in one task, with RestartCount and the state file as the agent and the
+    hold keep them: n counts the crashes since the last healthy run, and every hold lasts until
+    a restart in place is allowed."""
+    state: HoldState | None = None
+    expected_n = 0
+    # The agent restarts it in place after every crash: RestartCount is the crash's index.
+    for restart_count, (life, u) in enumerate(zip(lives, us, strict=False)):
+        if life >= s.healthy_reset:
+            expected_n = 0
+        decision = decide(
+            s, uptime=life, restart_count=restart_count, state=state, state_known=True, uniform=u
+        )
+        assert decision is not None
+        assert decision.n == expected_n
+        assert decision.backoff == backoff_seconds(expected_n, initial=s.initial, maximum=s.maximum)
+        assert life + decision.hold >= window_floor(s.start_window) or life >= decision.target
+        assert decision.hold == pytest.approx(max(0.0, decision.target - life))
+        state = HoldState(consecutive=decision.n + 1, restart_count=restart_count)
+        expected_n += 1
+
+
+def test_steady_state_of_a_permanent_crash_with_the_policy_defaults() -> None:
+    s = parse_settings(json.dumps(DEFAULTS))
+    assert s is not None
+    holds = [
+        decide(
+            s,
+            uptime=5,
+            restart_count=k,
+            state=HoldState(consecutive=k, restart_count=k - 1) if k else None,
+            state_known=True,
+            uniform=0.0,
+        )
+        for k in range(10)
+    ]
+    assert [d.n for d in holds if d] == list(range(10))
+    assert all(d is not None and d.target >= 240 for d in holds[5:])  # 3600 / 240 = 15 per hour
+
+
+# ---- settings ----
+
+
+def test_absent_or_empty_settings_mean_no_hold() -> None:
+    assert parse_settings(None) is None
+    assert parse_settings("  ") is None
+
+
+def test_settings_round_trip() -> None:
+    s = parse_settings(json.dumps({**DEFAULTS, "state_dir": "/var/lib/restart-policy"}))
+    assert s == HoldSettings(120, 10, 300, 600, 0.2, "/var/lib/restart-policy")
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("{", "is not JSON"),
+        ("[1]", "must be a JSON object, not list"),
+        (json.dumps({**DEFAULTS, "initial": "10"}), r"initial='10' \(give a finite number"),
+        (json.dumps({**DEFAULTS, "jitter": True}), r"jitter=True"),
+        (json.dumps({**DEFAULTS, "maximum": 5}), r"need 0 < initial <= maximum"),
+        (json.dumps({**DEFAULTS, "initial": 0}), r"need 0 < initial <= maximum"),
+        (json.dumps({**DEFAULTS, "jitter": 1}), r"need 0 <= jitter < 1"),
+        (json.dumps({**DEFAULTS, "start_window": -1}), r"must be >= 0"),
+        (json.dumps({**DEFAULTS, "state_dir": 3}), r"state_dir=3"),
+    ],
+)
+def test_malformed_settings_are_named(text: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        parse_settings(text)
+
+
+# ---- hold_after_crash: I/O around the decision, with a fake clock ----
+
+
+class FakeTime:
+    """A clock that only moves when the hold waits; ``stop_after`` waits end in a stop."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+        self.stop_after = stop_after
+
+    def clock(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        if self.stop_after is not None and len(self.waits) >= self.stop_after:
+            return True
+        self.now += seconds
+        return False
+
+
+def lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+
+
+def env(**extra: Any) -> dict[str, str]:
+    values: dict[str, Any] = {**DEFAULTS}
+    values.update({k: v for k, v in extra.items() if k != "metadata"})
+    result = {"RESTART_POLICY_HOLD": json.dumps(values)}
+    if "metadata" in extra:
+        result["ECS_CONTAINER_METADATA_URI_V4"] = extra["metadata"]
+    return result
+
+
+class Metadata(http.server.BaseHTTPRequestHandler):
+    body = b"{}"
+    url = ""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(type(self).body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def metadata() -> Iterator[type[Metadata]]:
+    handler = type("Handler", (Metadata,), {})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    handler.url = f"http://127.0.0.1:{server.server_address[1]}/v4/abc"
+    yield handler
+    server.shutdown()
+    server.server_close()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v4/abc"
+
+
+def test_without_the_variable_nothing_happens(capsys: pytest.CaptureFixture[str]) -> None:
+    fake = FakeTime()
+    hold_after_crash(exit_code=1, uptime_seconds=1, wait=fake.wait, environ={}, clock=fake.clock)
+    assert fake.waits == []
+    assert capsys.readouterr().err == ""
+
+
+def test_a_clean_exit_is_not_held(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    fake = FakeTime()
+    hold_after_crash(
+        exit_code=0,
+        uptime_seconds=1,
+        wait=fake.wait,
+        environ=env(state_dir=str(tmp_path)),
+        clock=fake.clock,
+    )
+    assert fake.waits == []
+
+
+def test_no_endpoint_and_no_volume_exits_at_once_with_one_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake = FakeTime()
+    hold_after_crash(exit_code=1, uptime_seconds=1, wait=fake.wait, environ=env(), clock=fake.clock)
+    assert fake.waits == []
+    (line,) = lines(capsys)
+    assert line["level"] == "WARNING"
+    assert line["event"] == "hold_skipped"
+    assert "ECS_CONTAINER_METADATA_URI_V4 is not set" in line["message"]
+    assert "no state_dir" in line["message"]
+
+
+def test_malformed_variable_is_a_warning_not_a_crash(capsys: pytest.CaptureFixture[str]) -> None:
+    fake = FakeTime()
+    hold_after_crash(
+        exit_code=1,
+        uptime_seconds=1,
+        wait=fake.wait,
+        environ={"RESTART_POLICY_HOLD": "{nope"},
+        clock=fake.clock,
+    )
+    assert fake.waits == []
+    (line,) = lines(capsys)
+    assert line["event"] == "hold_skipped"
+    assert "is not JSON" in line["message"]
+
+
+def test_holds_until_the_process_has_lived_the_target(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fake = FakeTime()
+    hold_after_crash(
+        exit_code=3,
+        uptime_seconds=5,
+        wait=fake.wait,
+        environ=env(state_dir=str(tmp_path)),
+        uniform=lambda: 0.0,
+        clock=fake.clock,
+    )
+    hold = next(x for x in lines(capsys) if x["event"] == "hold")
+    assert hold["n"] == 0
+    assert hold["source"] == "state"
+    assert hold["exit_code"] == 3
+    assert 5 + sum(fake.waits) == pytest.approx(window_floor(120))
+    assert hold["seconds"] == pytest.approx(sum(fake.waits), abs=1e-3)
+    assert max(fake.waits) <= _hold_core.BEAT_INTERVAL_SECONDS
+
+
+def test_the_state_file_counts_consecutive_crashes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for _ in range(3):
+        fake = FakeTime()
+        hold_after_crash(
+            exit_code=1,
+            uptime_seconds=5,
+            wait=fake.wait,
+            environ=env(state_dir=str(tmp_path)),
+            uniform=lambda: 0.0,
+            clock=fake.clock,
+        )
+    holds = [x for x in lines(capsys) if x["event"] == "hold"]
+    assert [h["n"] for h in holds] == [0, 1, 2]
+
+
+def test_a_stop_ends_the_hold_at_once(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    fake = FakeTime(stop_after=3)
+    hold_after_crash(
+        exit_code=1,
+        uptime_seconds=5,
+        wait=fake.wait,
+        environ=env(state_dir=str(tmp_path)),
+        clock=fake.clock,
+    )
+    assert len(fake.waits) == 3
+    assert lines(capsys)[-1]["event"] == "hold_stopped"
+
+
+def test_the_heartbeat_stays_fresh_while_holding(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    beat = tmp_path / "beat"
+    monkeypatch.setenv(_heartbeat.ENV_VAR, str(beat))
+    monkeypatch.setattr(_heartbeat, "_last_beat", float("-inf"))
+    fake = FakeTime(stop_after=2)
+    hold_after_crash(
+        exit_code=1,
+        uptime_seconds=5,
+        wait=fake.wait,
+        environ=env(state_dir=str(tmp_path)),
+        clock=fake.clock,
+    )
+    assert beat.exists()
+
+
+def test_restart_count_comes_from_the_metadata_endpoint(
+    capsys: pytest.CaptureFixture[str], metadata: type[Metadata]
+) -> None:
+    metadata.body = json.dumps({"Name": "worker", "RestartCount": 3}).encode()
+    fake = FakeTime(stop_after=1)
+    hold_after_crash(
+        exit_code=1,
+        uptime_seconds=5,
+        wait=fake.wait,
+        environ=env(metadata=metadata.url),
+        clock=fake.clock,
+    )
+    hold = next(x for x in lines(capsys) if x["event"] == "hold")
+    assert (hold["n"], hold["source"], hold["backoff"]) == (3, "metadata", 80)
+
+
+def test_the_state_file_is_per_container_name(
+    capsys: pytest.CaptureFixture[str], metadata: type[Metadata], tmp_path: Path
+) -> None:
+    metadata.body = json.dumps({"Name": "worker", "RestartCount": 0}).encode()
+    fake = FakeTime(stop_after=1)
+    hold_after_crash(
+        exit_code=1,
+        uptime_seconds=5,
+        wait=fake.wait,
+        environ=env(metadata=metadata.url, state_dir=str(tmp_path)),
+        clock=fake.clock,
+    )
+    saved = json.loads((tmp_path / "hold-state-worker.json").read_text())
+    assert saved == {"consecutive": 1, "restart_count": 0}
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"<html>", "not JSON"),
+        (b"[]", "a list, not an object"),
+        (b'{"Name": "w"}', "reports no RestartCount"),
+        (b'{"RestartCount": "2"}', "RestartCount='2', not a count"),
+    ],
+)
+def test_a_malformed_endpoint_falls_back_to_the_state_file(
+    capsys: pytest.CaptureFixture[str],
+    metadata: type[Metadata],
+    tmp_path: Path,
+    body: bytes,
+    problem: str,
+) -> None:
+    metadata.body = body
+    fake = FakeTime(stop_after=1)
+    hold_after_crash(
+        exit_code=1,
+        uptime_seconds=5,
+        wait=fake.wait,
+        environ=env(metadata=metadata.url, state_dir=str(tmp_path)),
+        clock=fake.clock,
+    )
+    found = lines(capsys)
+    assert problem in found[0]["message"]
+    assert found[0]["event"] == "hold_degraded"
+    assert found[1]["event"] == "hold"
+    assert found[1]["source"] == "state"
+
+
+def test_an_unreachable_endpoint_and_no_volume_is_a_plain_exit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake = FakeTime()
+    hold_after_crash(
+        exit_code=1,
+        uptime_seconds=5,
+        wait=fake.wait,
+        environ=env(metadata=closed_port_url()),
+        clock=fake.clock,
+    )
+    assert fake.waits == []
+    (line,) = lines(capsys)
+    assert line["event"] == "hold_skipped"
+    assert "unreachable" in line["message"]
+
+
+def test_a_missing_state_directory_is_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fake = FakeTime()
+    hold_after_crash(
+        exit_code=1,
+        uptime_seconds=5,
+        wait=fake.wait,
+        environ=env(state_dir=str(tmp_path / "absent")),
+        clock=fake.clock,
+    )
+    (line,) = lines(capsys)
+    assert "does not exist (mount a task-scoped volume there)" in line["message"]
+
+
+def test_an_unreadable_state_file_is_a_warning(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "hold-state.json").write_text("{garbage")
+    fake = FakeTime()
+    hold_after_crash(
+        exit_code=1,
+        uptime_seconds=5,
+        wait=fake.wait,
+        environ=env(state_dir=str(tmp_path)),
+        clock=fake.clock,
+    )
+    found = lines(capsys)
+    assert "is unreadable" in found[0]["message"]
+    assert found[-1]["event"] == "hold"
+    assert os.path.exists(tmp_path / "hold-state.json")
