@@ -273,7 +273,10 @@ class Metadata(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def metadata() -> Iterator[type[Metadata]]:
-    handler = type("Handler", (Metadata,), {})
+    class Handler(Metadata):  # per test: the class attributes are the answer
+        pass
+
+    handler = Handler
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
