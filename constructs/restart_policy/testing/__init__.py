@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from ._normalize import normalize_template
+from typing import Any
 
-__all__ = ["CdkTemplateSnapshotExtension", "normalize_template"]
+from ._normalize import CdkSnapshotWarning, StackTemplate, normalize_template
+from ._options import SnapshotOptions
+
+__all__ = [
+    "CdkSnapshotAssertion",
+    "CdkSnapshotWarning",
+    "CdkTemplateSnapshotExtension",
+    "SnapshotOptions",
+    "StackTemplate",
+    "normalize_template",
+]
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     # syrupy is only needed by the extension, not by normalize_template.
     if name == "CdkTemplateSnapshotExtension":
         from .extension import CdkTemplateSnapshotExtension
 
         return CdkTemplateSnapshotExtension
+    if name == "CdkSnapshotAssertion":
+        from ._assertion import CdkSnapshotAssertion
+
+        return CdkSnapshotAssertion
     raise AttributeError(f"module 'restart_policy.testing' has no attribute {name!r}")

@@ -1,78 +1,268 @@
-"""Masks what churns in a synthesized CloudFormation template, on plain JSON data."""
+"""Masks what churns in a synthesized CloudFormation template, on plain JSON data.
+
+Masking goes by location (where CDK writes a hash), never by shape: a 64-hex string anywhere
+else is the user's data and stays in the snapshot.
+"""
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-ASSET_HASH = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
-_SSM_AMI_TYPE = "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
-_LAMBDA_TYPES = ("AWS::Lambda::Function",)
+from ._assets import asset_hashes
+from ._cdk_handlers import is_cdk_handler_path, known_handler_logical_ids
+from ._options import SnapshotOptions
+
+#: The key under which nested stacks' templates sit in a snapshot, by construct path.
+NESTED_STACKS = "NestedStacks"
+CDK_HANDLER_RUNTIME = "[CDK_HANDLER_RUNTIME]"
+
+_CURRENT_VERSION = re.compile(r"^(.+CurrentVersion[0-9A-F]{8})[0-9a-f]{32}$")
+_DUMMY_PREFIXES = ("dummy-value-for-",)
+# What CDK puts in a template when a context lookup has no value yet (aws-cdk-lib's
+# ContextProvider dummy values: Vpc.from_lookup, availability zones, AMI and other lookups).
+_DUMMY_VALUES = frozenset(
+    {
+        "dummy1a",
+        "dummy1b",
+        "dummy1c",
+        "vpc-12345",
+        "s-12345",
+        "s-67890",
+        "p-12345",
+        "p-67890",
+        "i-12345",
+        "i-67890",
+        "rtb-12345s",
+        "rtb-67890s",
+        "rtb-12345p",
+        "rtb-57890p",
+        "ami-1234",
+        "1.2.3.4/5",
+        "DUMMY",
+    }
+)
 
 
-def normalize_template(template: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``template`` in which only what matters to a reviewer stays.
+class CdkSnapshotWarning(UserWarning):
+    """A snapshot records something that is not the real stack (dummy values of lookups)."""
 
-    - ``BootstrapVersion`` / ``CheckBootstrapVersion`` and ``CDKMetadata`` are dropped: they
-      move with the CDK version and the bootstrap stack, not with the app.
-    - Asset hashes (64 hex digits in ``S3Key``, image tags, asset paths) become
-      ``[ASSET_1]``, ``[ASSET_2]`` ... in order of first appearance, so that two assets stay told
-      apart but new asset content does not change the snapshot.
-    - SSM parameters that resolve AMI ids are renamed ``SsmAmiParameter1`` ... (their CDK names
-      carry a hash that moves between CDK versions); every reference follows.
-    - The ``Runtime`` of CDK's own singleton handlers (custom resource providers) becomes
-      ``[CDK_HANDLER_RUNTIME]``: CDK upgrades it in minor releases.
+
+@dataclass(frozen=True)
+class StackTemplate:
+    """A template with what the dict alone cannot tell: construct paths and nested stacks."""
+
+    template: Mapping[str, Any]
+    #: Construct path of each resource, by logical id (else read from ``aws:cdk:path``).
+    paths: Mapping[str, str] = field(default_factory=dict)
+    #: Each nested stack's template, by the nested stack's construct path.
+    nested: Mapping[str, StackTemplate] = field(default_factory=dict)
+
+
+def normalize_template(
+    template: Mapping[str, Any] | StackTemplate,
+    options: SnapshotOptions | None = None,
+    **changes: Any,
+) -> dict[str, Any]:
+    """A copy of ``template`` with only what CDK churns masked; options as keyword arguments.
+
+    - ``CDKMetadata`` is dropped, and (``ignore_bootstrap_version``) the ``BootstrapVersion``
+      parameter and ``CheckBootstrapVersion`` rule.
+    - (``ignore_assets``) Asset hashes become ``[ASSET <construct path>]`` where CDK puts them:
+      ``S3Key`` next to an asset bucket, the object key after the bucket in a URL (nested
+      stacks' ``TemplateURL``), the tag after ``container-assets-...:``, ``aws:asset:path``.
+      The same hash elsewhere in the template is the same asset and gets the same name.
+    - (``ignore_current_version``) ``<fn>CurrentVersion<8 hex><32 hex>`` logical ids lose the
+      32 hex digits (which follow the code), in every reference too.
+    - The ``Runtime`` of CDK's own handlers, known by construct path, is ``[CDK_HANDLER_RUNTIME]``.
+    - Nested stacks (given in a ``StackTemplate``) are under ``NestedStacks``, by construct path.
     """
-    data = copy.deepcopy(template)
-    parameters = data.get("Parameters", {})
-    parameters.pop("BootstrapVersion", None)
-    rules = data.get("Rules", {})
-    rules.pop("CheckBootstrapVersion", None)
+    options = SnapshotOptions.of(options, **changes)
+    stack = template if isinstance(template, StackTemplate) else StackTemplate(template)
+    found_types: set[str] = set()
+    found_keys: set[str] = set()
+    dummies: list[str] = []
+    result = _normalize(stack, options, found_types, found_keys, dummies, "")
+    _check_subsets(options, found_types, found_keys)
+    if dummies:
+        shown = ", ".join(dummies[:5]) + (
+            f" and {len(dummies) - 5} more" if len(dummies) > 5 else ""
+        )
+        warnings.warn(
+            CdkSnapshotWarning(
+                f"the template holds CDK's dummy values for context lookups that had no value "
+                f"({shown}): the snapshot records placeholders, not your stack. Synthesize once "
+                "with credentials (`cdk synth` fills cdk.context.json) or give the context to "
+                "App(context=...), then update the snapshot."
+            ),
+            stacklevel=2,
+        )
+    return result
+
+
+def _normalize(
+    stack: StackTemplate,
+    options: SnapshotOptions,
+    found_types: set[str],
+    found_keys: set[str],
+    dummies: list[str],
+    where: str,
+) -> dict[str, Any]:
+    data: dict[str, Any] = copy.deepcopy(dict(stack.template))
+    resources: dict[str, Any] = data.get("Resources", {})
+    paths = dict(stack.paths) or {
+        logical_id: str(resource.get("Metadata", {}).get("aws:cdk:path"))
+        for logical_id, resource in resources.items()
+        if isinstance(resource, dict) and "aws:cdk:path" in resource.get("Metadata", {})
+    }
+    _find_dummies(data, where, dummies)
+    _drop_cdk_plumbing(data, options)
+
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != "AWS::Lambda::Function":
+            continue
+        path = paths.get(logical_id)
+        if is_cdk_handler_path(path) if path else logical_id in known_handler_logical_ids():
+            resource.setdefault("Properties", {})["Runtime"] = CDK_HANDLER_RUNTIME
+
+    renames: dict[str, str] = {}
+    if options.ignore_assets:
+        renames.update(_asset_names(data, paths))
+    version_ids: dict[str, str] = {}
+    if options.ignore_current_version:
+        for logical_id, resource in resources.items():
+            match = _CURRENT_VERSION.match(logical_id)
+            if match and resource.get("Type") == "AWS::Lambda::Version":
+                version_ids[logical_id] = f"{match.group(1)}[HASH]"
+    renames.update(version_ids)
+
+    found_types.update(str(r.get("Type")) for r in resources.values())
+    found_keys.update(resources)
+    found_keys.update(version_ids.values())
+    if options.subset_resource_types is not None:
+        wanted = set(options.subset_resource_types)
+        data["Resources"] = {k: r for k, r in resources.items() if r.get("Type") in wanted}
+    if options.subset_resource_keys is not None:
+        keys = set(options.subset_resource_keys)
+        data["Resources"] = {
+            k: r
+            for k, r in data.get("Resources", {}).items()
+            if k in keys or version_ids.get(k) in keys
+        }
+
+    if options.ignore_metadata:
+        data.pop("Metadata", None)
+        for resource in data.get("Resources", {}).values():
+            resource.pop("Metadata", None)
+    if options.ignore_tags:
+        for resource in data.get("Resources", {}).values():
+            resource.get("Properties", {}).pop("Tags", None)
+
+    result: dict[str, Any] = _rename(data, renames)
+    if stack.nested:
+        result[NESTED_STACKS] = {
+            path: _normalize(nested, options, found_types, found_keys, dummies, f"{path}: ")
+            for path, nested in sorted(stack.nested.items())
+        }
+    return result
+
+
+def _drop_cdk_plumbing(data: dict[str, Any], options: SnapshotOptions) -> None:
     resources = data.get("Resources", {})
-    resources.pop("CDKMetadata", None)
-    data.get("Conditions", {}).pop("CDKMetadataAvailable", None)
+    if resources.get("CDKMetadata", {}).get("Type") == "AWS::CDK::Metadata":
+        del resources["CDKMetadata"]
+        data.get("Conditions", {}).pop("CDKMetadataAvailable", None)
+    if options.ignore_bootstrap_version:
+        parameter = data.get("Parameters", {}).get("BootstrapVersion", {})
+        if str(parameter.get("Default", "")).startswith("/cdk-bootstrap/"):
+            del data["Parameters"]["BootstrapVersion"]
+            data.get("Rules", {}).pop("CheckBootstrapVersion", None)
     for section in ("Parameters", "Rules", "Conditions"):
         if section in data and not data[section]:
             del data[section]
 
-    renames: dict[str, str] = {}
-    for name in sorted(parameters):
-        if parameters[name].get("Type") == _SSM_AMI_TYPE:
-            renames[name] = f"SsmAmiParameter{len(renames) + 1}"
-    if renames:
-        data["Parameters"] = {renames.get(k, k): v for k, v in parameters.items()}
 
-    for resource in resources.values():
-        if resource.get("Type") in _LAMBDA_TYPES and _is_cdk_handler(resource):
-            resource.get("Properties", {})["Runtime"] = "[CDK_HANDLER_RUNTIME]"
-
-    hashes: dict[str, str] = {}
-
-    def mask(text: str) -> str:
-        def one(match: re.Match[str]) -> str:
-            found = match.group(0)
-            if found not in hashes:
-                hashes[found] = f"[ASSET_{len(hashes) + 1}]"
-            return hashes[found]
-
-        return renames.get(text, ASSET_HASH.sub(one, text))
-
-    normalized: dict[str, Any] = _walk(data, mask)
-    return normalized
+def _asset_names(data: dict[str, Any], paths: Mapping[str, str]) -> dict[str, str]:
+    """A name for each asset hash: the construct path of the first resource that uses it."""
+    owners: list[tuple[str, Any]] = []
+    resources = data.get("Resources", {})
+    for logical_id in sorted(resources, key=lambda lid: paths.get(lid, lid)):
+        path = paths.get(logical_id)
+        # CDK leaves "Resource" and "Default" out of ids for people too.
+        owner = path.removesuffix("/Resource").removesuffix("/Default") if path else logical_id
+        owners.append((owner, resources[logical_id]))
+    for section in sorted(set(data) - {"Resources"}):
+        owners.append((section, data[section]))
+    names: dict[str, str] = {}
+    for owner, value in owners:
+        count = 0
+        for found in asset_hashes(value):
+            if found not in names:
+                count += 1
+                names[found] = f"[ASSET {owner}]" if count == 1 else f"[ASSET {owner} #{count}]"
+    return names
 
 
-def _is_cdk_handler(resource: dict[str, Any]) -> bool:
-    path = str(resource.get("Metadata", {}).get("aws:cdk:path", ""))
-    return "CustomResourceProvider" in path or "SingletonLambda" in path or "/Provider/" in path
+def _rename(value: Any, renames: Mapping[str, str]) -> Any:
+    if not renames:
+        return _sorted(value)
+    # Whole tokens only: an id or hash is never part of a longer word of the same alphabet.
+    pattern = re.compile(
+        r"(?<![A-Za-z0-9])("
+        + "|".join(map(re.escape, sorted(renames, key=len, reverse=True)))
+        + r")(?![A-Za-z0-9])"
+    )
+
+    def text(found: str) -> str:
+        return pattern.sub(lambda match: renames[match.group(1)], found)
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {text(key): walk(inner) for key, inner in sorted(item.items())}
+        if isinstance(item, list):
+            return [walk(inner) for inner in item]
+        if isinstance(item, str):
+            return text(item)
+        return item
+
+    return walk(value)
 
 
-def _walk(value: Any, mask: Callable[[str], str]) -> Any:
+def _sorted(value: Any) -> Any:
     if isinstance(value, dict):
-        return {mask(key): _walk(item, mask) for key, item in sorted(value.items())}
+        return {key: _sorted(inner) for key, inner in sorted(value.items())}
     if isinstance(value, list):
-        return [_walk(item, mask) for item in value]
-    if isinstance(value, str):
-        return mask(value)
+        return [_sorted(inner) for inner in value]
     return value
+
+
+def _find_dummies(value: Any, where: str, found: list[str]) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _find_dummies(inner, f"{where}{key}.", found)
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            _find_dummies(inner, f"{where}{index}.", found)
+    elif isinstance(value, str) and (value in _DUMMY_VALUES or value.startswith(_DUMMY_PREFIXES)):
+        found.append(f"{value!r} at {where.rstrip('.')}")
+
+
+def _check_subsets(options: SnapshotOptions, found_types: set[str], found_keys: set[str]) -> None:
+    missing_types = [t for t in options.subset_resource_types or () if t not in found_types]
+    if missing_types:
+        raise ValueError(
+            f"cdk_snapshot option subset_resource_types: no resource of type "
+            f"{', '.join(map(repr, missing_types))} in the stack (its types: "
+            f"{', '.join(sorted(found_types)) or 'none'}); mend the type or leave it out"
+        )
+    missing_keys = [k for k in options.subset_resource_keys or () if k not in found_keys]
+    if missing_keys:
+        raise ValueError(
+            f"cdk_snapshot option subset_resource_keys: no resource with logical id "
+            f"{', '.join(map(repr, missing_keys))} in the stack (its ids: "
+            f"{', '.join(sorted(found_keys)) or 'none'}); mend the id or leave it out"
+        )
