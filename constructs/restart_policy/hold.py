@@ -8,8 +8,9 @@ killed it, the command and its uptime), holds as ``RESTART_POLICY_HOLD`` says (s
 ``restart_policy._hold_core``), and exits with the child's code (128 + N after signal N).
 
 A stop signal (SIGTERM, SIGINT, SIGQUIT, SIGHUP) is forwarded while the child runs and ends a
-hold at once; a child that exits after the wrapper was asked to stop is not held, since the
-platform is stopping the container anyway. Standard library only.
+hold at once. A child that exits after the wrapper was asked to stop is neither a crash (its line
+says ``"event": "stopped"``, so the crash metric does not count a deployment's stops) nor held,
+since the platform is stopping the container anyway. Standard library only.
 
 Exit codes, like a shell's: the child's own; 2 for a usage error; 126 when CMD is not executable;
 127 when it is not found.
@@ -123,6 +124,13 @@ class _Wrapper:
         if killed_by is not None:
             fields["signal"] = _signal_name(killed_by)
         how = f"was killed by {_signal_name(killed_by)}" if killed_by else f"exited {returncode}"
+        if self.stop_signal is not None:
+            # The platform stopped it (a deployment, a scale-in): not a crash, so the crash metric
+            # and its alarm do not count it.
+            fields["event"] = "stopped"
+            fields["stop_signal"] = _signal_name(self.stop_signal)
+            emit("INFO", f"the command {how} after a stop signal", **fields)
+            return exit_code
         emit("ERROR", f"the command {how} after {uptime:.1f} s", **fields)
         self._hold(exit_code, started)
         return exit_code
