@@ -36,6 +36,7 @@ class ReconWorkerStack(Stack):
             environment={"PROCESS_NAME": "daemon_recon_client_funds_consumer"},
             desired_count=3,
             alarm_topic=alerts,
+            dashboard=True,
         )
         # ecr:GetAuthorizationToken has no resource-level permissions: AWS only allows "*".
         Validations.of(self.worker.task_definition.obtain_execution_role()).acknowledge(

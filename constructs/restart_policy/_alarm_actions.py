@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from aws_cdk import aws_cloudwatch as cloudwatch
 
 
-def notify(alarm: cloudwatch.Alarm, actions: Sequence[cloudwatch.IAlarmAction]) -> None:
+def notify(alarm: cloudwatch.AlarmBase, actions: Sequence[cloudwatch.IAlarmAction]) -> None:
     """Every action hears both the alarm and the recovery: someone must see both."""
     for action in actions:
         alarm.add_alarm_action(action)

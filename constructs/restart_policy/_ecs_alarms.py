@@ -1,135 +1,142 @@
-"""Crash-loop alarms of an ECS service, from EventBridge rules and their per-rule metrics.
+"""Crash-loop alarms of a WorkerService, from the daemon's own crash lines.
 
-EventBridge has no metric per event pattern, but it counts every rule's matches
-(``AWS/Events`` ``TriggeredRules``, dimension ``RuleName``). One rule per pattern therefore
-gives a metric per pattern, and a CloudWatch alarm on it: three plain CloudFormation resources
-kinds (rule, alarm), no Lambda, no custom resource, no log-group resource policy (CloudWatch
-Logs allows only 10 per region), deployed and deleted with the stack.
+Every crash, in place or not, writes one JSON line with ``"event": "crash"`` (the runtime and
+the hold wrapper do). A CloudWatch Logs metric filter on the service's log group turns those
+lines into a metric, and one alarm watches it: two plain resources per service, no EventBridge
+rule, no Lambda, nothing shared that could reach a per-account limit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, Names, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_events as events
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ._alarm_actions import notify
 
+NAMESPACE = "RestartPolicy/Crashes"
+CRASH_FILTER_PATTERN = '{ $.event = "crash" }'
+HOLD_QUERY = (
+    'fields @timestamp | filter event = "hold" '
+    "| stats count(*) as restarts_in_place, max(seconds) as longest_hold_s by bin(5m)"
+)
 
-class CrashLoopAlarms(Construct):
-    """The three alarms of a ``WorkerService``; see ``WorkerService`` for what each means."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        service: ecs.BaseService,
-        cluster: ecs.ICluster,
-        crash_threshold: int,
-        crash_window_seconds: int,
-        actions: Sequence[cloudwatch.IAlarmAction],
-    ) -> None:
-        super().__init__(scope, construct_id)
-        task_stopped = events.Rule(
-            self,
-            "TaskCrashedRule",
-            description="A task of the service stopped because an essential container exited "
-            "with a non-zero code (crash loop detection, cdk-restart-policy).",
-            event_pattern=events.EventPattern(
-                source=["aws.ecs"],
-                detail_type=["ECS Task State Change"],
-                detail={
-                    "clusterArn": [cluster.cluster_arn],
-                    "group": [f"service:{service.service_name}"],
-                    "lastStatus": ["STOPPED"],
-                    "stopCode": ["EssentialContainerExited"],
-                    "containers": {"exitCode": [{"anything-but": 0}]},
-                },
-            ),
-        )
-        deployment_failed = events.Rule(
-            self,
-            "DeploymentFailedRule",
-            description="A deployment of the service failed (circuit breaker), cdk-restart-policy.",
-            event_pattern=events.EventPattern(
-                source=["aws.ecs"],
-                detail_type=["ECS Deployment State Change"],
-                resources=[service.service_arn],
-                detail={"eventName": ["SERVICE_DEPLOYMENT_FAILED"]},
-            ),
-        )
-        start_impaired = events.Rule(
-            self,
-            "TaskStartImpairedRule",
-            description="ECS cannot start tasks of the service (throttled), cdk-restart-policy.",
-            event_pattern=events.EventPattern(
-                source=["aws.ecs"],
-                detail_type=["ECS Service Action"],
-                resources=[service.service_arn],
-                detail={"eventName": ["SERVICE_TASK_START_IMPAIRED"]},
-            ),
-        )
-        self.crash_loop = self._alarm(
-            "CrashLoopAlarm",
-            task_stopped,
-            window=crash_window_seconds,
-            threshold=crash_threshold,
-            description=(
-                f"At least {crash_threshold} tasks crashed (essential container exited non-zero) "
-                f"within {crash_window_seconds // 60} minutes: a crash loop. Read the service's "
-                "log group for the crash's JSON line."
-            ),
-            actions=actions,
-        )
-        self.deployment_failed = self._alarm(
-            "DeploymentFailedAlarm",
-            deployment_failed,
-            window=300,
-            threshold=1,
-            description="A deployment failed and the circuit breaker rolled it back.",
-            actions=actions,
-        )
-        self.start_impaired = self._alarm(
-            "TaskStartImpairedAlarm",
-            start_impaired,
-            window=300,
-            threshold=1,
-            description="ECS is throttling task starts of the service (tasks keep failing to "
-            "start).",
-            actions=actions,
-        )
+def crash_metric_name(worker: Construct) -> str:
+    """The worker's crash metric: its stack's name and its path in the stack, so that two
+    deployments of one app under different stack names keep apart."""
+    stack = Stack.of(worker)
+    inner = worker.node.path[len(stack.node.path) :].strip("/")
+    return f"{stack.stack_name}/{inner}" if inner else stack.stack_name
 
-    def _alarm(
-        self,
-        construct_id: str,
-        rule: events.Rule,
-        *,
-        window: int,
-        threshold: int,
-        description: str,
-        actions: Sequence[cloudwatch.IAlarmAction],
-    ) -> cloudwatch.Alarm:
-        metric = cloudwatch.Metric(
-            namespace="AWS/Events",
-            metric_name="TriggeredRules",
-            dimensions_map={"RuleName": rule.rule_name},
-            statistic="Sum",
-            period=Duration.seconds(window),
-            region=Stack.of(self).region,
+
+def crash_alarm(
+    scope: Construct,
+    *,
+    log_group: logs.ILogGroup,
+    metric_name: str,
+    threshold: int,
+    window_seconds: int,
+) -> tuple[cloudwatch.Metric, cloudwatch.Alarm]:
+    """The metric filter and the crash-loop alarm: ``threshold`` crashes within the window."""
+    logs.MetricFilter(
+        scope,
+        "CrashFilter",
+        log_group=log_group,
+        filter_pattern=logs.FilterPattern.literal(CRASH_FILTER_PATTERN),
+        metric_namespace=NAMESPACE,
+        metric_name=metric_name,
+        metric_value="1",
+    )
+    metric = cloudwatch.Metric(
+        namespace=NAMESPACE,
+        metric_name=metric_name,
+        statistic="Sum",
+        period=Duration.seconds(window_seconds),
+    )
+    alarm = metric.create_alarm(
+        scope,
+        "CrashLoopAlarm",
+        threshold=threshold,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarm_description=(
+            f"At least {threshold} crashes (JSON lines with event=crash in the service's log "
+            f"group) within {window_seconds // 60} minutes: a crash loop, in place or not. It is "
+            "also the service's deployment alarm: a release that crashes like this rolls back."
+        ),
+    )
+    return metric, alarm
+
+
+def unhealthy_alarm(
+    scope: Construct,
+    *,
+    children: Sequence[cloudwatch.IAlarm],
+    actions: Sequence[cloudwatch.IAlarmAction],
+) -> cloudwatch.CompositeAlarm:
+    """One alarm per service that notifies once per incident, whichever child fired first."""
+    rule = cloudwatch.AlarmRule.any_of(
+        *[cloudwatch.AlarmRule.from_alarm(child, cloudwatch.AlarmState.ALARM) for child in children]
+    )
+    alarm = cloudwatch.CompositeAlarm(
+        scope,
+        "UnhealthyAlarm",
+        alarm_rule=rule,
+        alarm_description=(
+            "The worker service is unhealthy: its crash-loop alarm or one of its deployment "
+            "alarms is in ALARM. Read the service's log group for the crash's JSON line."
+        ),
+    )
+    notify(alarm, actions)
+    return alarm
+
+
+def add_to_dashboard(
+    worker: Construct,
+    *,
+    cluster: ecs.ICluster,
+    service: ecs.BaseService,
+    crash_metric: cloudwatch.Metric,
+    log_group: logs.ILogGroup,
+    title: str,
+) -> cloudwatch.Dashboard:
+    """One row per worker on the cluster's dashboard (one dashboard per cluster and stack)."""
+    stack = Stack.of(worker)
+    dashboard_id = f"RestartPolicyDashboard{Names.unique_id(cluster)}"
+    found = stack.node.try_find_child(dashboard_id)
+    dashboard = found if isinstance(found, cloudwatch.Dashboard) else cloudwatch.Dashboard(
+        stack, dashboard_id
+    )  # fmt: skip
+    dimensions = {"ClusterName": cluster.cluster_name, "ServiceName": service.service_name}
+    tasks = [
+        cloudwatch.Metric(
+            namespace="ECS/ContainerInsights",
+            metric_name=name,
+            dimensions_map=dimensions,
+            statistic="Average",
+            period=Duration.minutes(1),
         )
-        alarm = metric.create_alarm(
-            self,
-            construct_id,
-            threshold=threshold,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description=description,
-        )
-        notify(alarm, actions)
-        return alarm
+        for name in ("RunningTaskCount", "DesiredTaskCount")
+    ]
+    dashboard.add_widgets(
+        cloudwatch.TextWidget(markdown=f"### {title}", width=24, height=1),
+        cloudwatch.GraphWidget(
+            title="Crashes",
+            left=[crash_metric.with_(period=Duration.minutes(1), label="crashes")],
+            width=8,
+        ),
+        cloudwatch.GraphWidget(title="Tasks (Container Insights)", left=tasks, width=8),
+        cloudwatch.LogQueryWidget(
+            title="Restarts in place and back-off (crash hold)",
+            log_group_names=[log_group.log_group_name],
+            query_string=HOLD_QUERY,
+            width=8,
+        ),
+    )
+    return dashboard

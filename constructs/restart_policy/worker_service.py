@@ -3,97 +3,103 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Literal
 
-from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import Annotations, Duration, RemovalPolicy, Size
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from ._ecs_alarms import CrashLoopAlarms
-from ._ecs_limits import (
-    FARGATE_SIZES,
-    MAX_IGNORED_EXIT_CODES,
-    RESTART_PERIOD_MIN,
-    check_policy_for_ecs,
-)
-from ._errors import Problems
-from ._policy_props import check_policies
-from ._policy_record import record_policy
-from ._units import UnitError, is_unresolved, to_bytes, to_seconds
+from . import _ecs_alarms
+from ._worker_deploy import ServiceSpec, build_service, deployment_alarm_names
+from ._worker_props import Resolved, resolve
+from ._worker_roles import shared_execution_role
+from ._worker_scaling import apply_scaling
+from ._worker_task import TaskSpec, build_task, heartbeat_health_check
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
+from .worker_capacity import WorkerCapacity
+from .worker_scaling import WorkerScaling
 
-_DEFAULT_CPU = 256
-_DEFAULT_MEMORY_MIB = 512
-_DEFAULT_BUFFER_BYTES = 25 * 1024 * 1024
-_DEFAULT_ALARM_WINDOW_SECONDS = 15 * 60
-_DEFAULT_POLICY = RestartPolicy()
-_DEFAULT_LOG_POLICY = LogPolicy()
-
-
-def _path(scope: Construct, construct_id: str) -> str:
-    return "/".join(part for part in (scope.node.path, construct_id) if part)
+NO_ALARM_ACTION_WARNING = "restart-policy:workerAlarmsNotifyNobody"
 
 
 class WorkerService(Construct):
     """An ECS service that runs a long-running daemon (a queue consumer, a poller) by the policy.
 
-    By default it has a deployment circuit breaker with rollback that counts every failed task
-    (no reset on a healthy task, so a daemon that starts and then dies still trips it), a
-    container restart policy whose attempt period is the policy's start window, the policy's
-    stop timeout, awslogs in non-blocking mode into a log group of its own with the log policy's
-    retention, and a minimum/maximum healthy percent of 100/200.
+    By default: a circuit breaker with rollback that counts every failed task, the container
+    restart policy with the policy's start window, the crash hold (``RESTART_POLICY_HOLD``) and a
+    heartbeat health check (``RESTART_POLICY_HEARTBEAT``), the policy's stop timeout, awslogs in
+    non-blocking mode into a log group of its own, 100/200 healthy percent, and crash-loop alarms
+    (a metric filter and an alarm on the daemon's crash lines, also the deployment's rollback
+    alarm, and a composite "unhealthy" alarm that notifies). The README lists every prop; the
+    option objects ``WorkerCapacity`` and ``WorkerScaling`` group capacity and scaling.
 
-    :param scope: The parent construct.
-    :param construct_id: The construct id; it names the CloudFormation logical ids.
     :param image: The container image of the daemon.
     :param cluster: The cluster to run in. Give ``cluster`` or ``vpc``, not both.
     :param vpc: A VPC in which a new cluster is made. Give ``cluster`` or ``vpc``, not both.
     :param command: The daemon's command. Default: the image's own ``CMD``.
-    :param environment: Environment variables. Default: none.
+    :param environment: Environment variables; they win over the library's
+        ``RESTART_POLICY_HOLD`` and ``RESTART_POLICY_HEARTBEAT``. Default: none.
     :param secrets: Secrets given to the container as environment variables. Default: none.
     :param cpu: CPU units of the task. Default: 256 (a quarter vCPU), Fargate's smallest.
-    :param memory_limit_mib: Memory of the task in MiB. Default: 512, Fargate's smallest.
-    :param desired_count: How many tasks run. Default: 1.
-    :param launch_type: ``LaunchType.FARGATE`` or ``LaunchType.EC2`` (the cluster then needs
-        EC2 capacity). Default: Fargate.
-    :param restart_policy: The restart policy. Default: ``RestartPolicy()``, the policy document's
-        values.
+    :param memory_limit_mib: Memory of the task in MiB (the container's hard limit on EC2).
+        Default: 512, Fargate's smallest.
+    :param memory_reservation_mib: The container's soft memory limit. Default: none.
+    :param desired_count: How many tasks run. Default: 1 without ``scaling``; with ``scaling``
+        the service sets none, so that a deploy never resets the count scaling reached.
+    :param scaling: A ``WorkerScaling`` (queue depth, CPU, memory, schedules). Default: none.
+    :param capacity: A ``WorkerCapacity``, instead of the four keyword arguments below.
+        Default: Fargate by launch type.
+    :param launch_type: ``LaunchType.FARGATE`` or ``LaunchType.EC2``. Default: Fargate, unless
+        ``capacity_provider_strategies`` are given.
+    :param capacity_provider_strategies: Capacity providers (Fargate, Fargate Spot, an ASG
+        capacity provider of the cluster); the service then has no launch type. Default: none.
+    :param network_mode: ``AWS_VPC``, or ``BRIDGE``/``HOST`` on EC2. Default: ``AWS_VPC``.
+    :param platform_version: Fargate platform version. Default: ``LATEST``.
+    :param restart_policy: The restart policy. Default: ``RestartPolicy()``.
     :param log_policy: The log policy (its ``retention`` applies). Default: ``LogPolicy()``.
     :param ignored_exit_codes: Exit codes after which the container is not restarted in place.
-        Default: none when the policy restarts always; the policy's ``exit_codes`` when it
-        restarts on failure only.
+        Default: none when the policy restarts always; its ``exit_codes`` when on failure only.
     :param circuit_breaker_failure_threshold: Failed tasks after which a deployment fails and is
-        rolled back. Default: the policy's ``start_retries``, as supervisor would give up.
-    :param deployment_alarms: Alarms that fail and roll back a deployment when they fire.
-        Default: none.
-    :param log_buffer_size: Buffer of the non-blocking awslogs driver. Default: 25 MiB, so that a
-        burst of output before a crash (the traceback) is not dropped.
-    :param log_removal_policy: What happens to the log group when it leaves the stack.
-        Default: ``RemovalPolicy.RETAIN``, so that the logs of a failed first deployment stay
-        readable after the rollback; retention still bounds their cost.
+        rolled back. Default: the policy's ``start_retries``.
+    :param min_healthy_percent: Lowest share of tasks kept running during a deployment.
+        Default: 100 (a worker keeps its full count).
+    :param deployment_alarms: More alarms that fail and roll back a deployment. Default: none
+        (the crash-loop alarm always does, while alarms are on).
+    :param log_group: An existing log group. Default: a new one with the log policy's retention.
+    :param log_buffer_size: Buffer of the non-blocking awslogs driver. Default: 25 MiB.
+    :param log_removal_policy: What happens to the new log group when it leaves the stack.
+        Default: ``RemovalPolicy.RETAIN``.
     :param container_name: Name of the daemon's container. Default: ``worker``.
     :param service_name: Name of the service. Default: a CloudFormation-generated name.
-    :param vpc_subnets: Subnets of the tasks. Default: the private subnets of the cluster's VPC.
-    :param security_groups: Security groups of the tasks. Default: a new one with no ingress.
-    :param assign_public_ip: Give tasks a public IP. Default: false.
-    :param platform_version: Fargate platform version. Default: ``LATEST``; the container
-        restart policy needs 1.4.0 or newer.
-    :param crash_loop_alarms: Make the crash-loop alarms: tasks stopping because the essential
-        container exited non-zero (``crash_alarm_threshold`` in ``crash_alarm_window``), a failed
-        deployment (circuit breaker), and ECS throttling task starts. Default: true, so that a
-        crash loop is seen by someone.
-    :param alarm_actions: Actions of the alarms (alarm and back to OK). Default: none.
+    :param vpc_subnets: Subnets of the tasks (awsvpc). Default: the cluster VPC's private ones.
+    :param security_groups: Security groups of the tasks (awsvpc). Default: a new one, no ingress.
+    :param assign_public_ip: Give tasks a public IP (awsvpc). Default: false.
+    :param task_role: The daemon's role. Default: a new role with no permissions.
+    :param execution_role: The ECS agent's role. Default: one role per stack shared by its
+        workers, with the grants each needs (only the agent assumes it).
+    :param enable_execute_command: ECS Exec into the container, with the permissions AWS
+        documents on the task role and session logs in the service's log group. Default: false.
+    :param health_check: The container health check, or ``False`` for none. Default: the
+        runtime's heartbeat (``python3 -m restart_policy.health``), start period = start window.
+    :param heartbeat_max_age: How old the heartbeat may get before the container is unhealthy.
+        Default: 5 minutes.
+    :param runtime_platform: CPU architecture (e.g. ARM64). Default: the platform's (X86_64).
+    :param ephemeral_storage_gib: Fargate ephemeral storage (21..200 GiB). Default: Fargate's 20.
+    :param crash_loop_alarms: Make the alarms. Default: true.
+    :param alarm_actions: Actions of the unhealthy alarm (alarm and OK). Default: none (a
+        synth-time warning says so).
     :param alarm_topic: An SNS topic to notify, in addition to ``alarm_actions``. Default: none.
-    :param crash_alarm_threshold: Crashed tasks that make a crash loop. Default: the policy's
-        ``start_retries``, the failures supervisor would allow before giving up.
-    :param crash_alarm_window: The window in which they are counted. Default: 15 minutes, the
-        longest wait of ECS's older start throttle.
+    :param crash_alarm_threshold: Crashes that make a crash loop. Default: ``start_retries``.
+    :param crash_alarm_window: The window they are counted in. Default: 15 minutes.
+    :param dashboard: Add a row for this worker to its cluster's CloudWatch dashboard (one per
+        cluster and stack). Default: false.
     """
 
     def __init__(
@@ -109,13 +115,21 @@ class WorkerService(Construct):
         secrets: Mapping[str, ecs.Secret] | None = None,
         cpu: int | None = None,
         memory_limit_mib: int | None = None,
+        memory_reservation_mib: int | None = None,
         desired_count: int | None = None,
+        scaling: WorkerScaling | None = None,
+        capacity: WorkerCapacity | None = None,
         launch_type: ecs.LaunchType | None = None,
+        capacity_provider_strategies: Sequence[ecs.CapacityProviderStrategy] | None = None,
+        network_mode: ecs.NetworkMode | None = None,
+        platform_version: ecs.FargatePlatformVersion | None = None,
         restart_policy: RestartPolicy | None = None,
         log_policy: LogPolicy | None = None,
         ignored_exit_codes: Sequence[int] | None = None,
         circuit_breaker_failure_threshold: int | None = None,
+        min_healthy_percent: int | None = None,
         deployment_alarms: Sequence[cloudwatch.IAlarm] | None = None,
+        log_group: logs.ILogGroup | None = None,
         log_buffer_size: Size | None = None,
         log_removal_policy: RemovalPolicy | None = None,
         container_name: str | None = None,
@@ -123,196 +137,129 @@ class WorkerService(Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         assign_public_ip: bool | None = None,
-        platform_version: ecs.FargatePlatformVersion | None = None,
+        task_role: iam.IRole | None = None,
+        execution_role: iam.IRole | None = None,
+        enable_execute_command: bool | None = None,
+        health_check: ecs.HealthCheck | Literal[False] | None = None,
+        heartbeat_max_age: Duration | None = None,
+        runtime_platform: ecs.RuntimePlatform | None = None,
+        ephemeral_storage_gib: int | None = None,
         crash_loop_alarms: bool | None = None,
         alarm_actions: Sequence[cloudwatch.IAlarmAction] | None = None,
         alarm_topic: sns.ITopic | None = None,
         crash_alarm_threshold: int | None = None,
         crash_alarm_window: Duration | None = None,
+        dashboard: bool | None = None,
     ) -> None:
-        problems = Problems(lambda: f"WorkerService {_path(scope, construct_id)}")
-        # A wrong type is reported below; the defaults stand in so that the other checks still run.
-        policy = restart_policy if isinstance(restart_policy, RestartPolicy) else _DEFAULT_POLICY
-        log_policy_ = log_policy if isinstance(log_policy, LogPolicy) else _DEFAULT_LOG_POLICY
-        launch = ecs.LaunchType.FARGATE if launch_type is None else launch_type
-        fargate = launch == ecs.LaunchType.FARGATE
-        cpu_ = _DEFAULT_CPU if cpu is None else cpu
-        memory = _DEFAULT_MEMORY_MIB if memory_limit_mib is None else memory_limit_mib
-        count = 1 if desired_count is None else desired_count
-        alarms_on = True if crash_loop_alarms is None else crash_loop_alarms
-        crash_threshold = (
-            policy.start_retries if crash_alarm_threshold is None else crash_alarm_threshold
-        )
-        window = _DEFAULT_ALARM_WINDOW_SECONDS if crash_alarm_window is None else crash_alarm_window
-        if ignored_exit_codes is None:
-            ignored = list(policy.exit_codes) if policy.restart == "on-failure" else []
-        else:
-            ignored = list(ignored_exit_codes)
-        threshold = (
-            policy.start_retries
-            if circuit_breaker_failure_threshold is None
-            else circuit_breaker_failure_threshold
-        )
-
-        _check_types(problems, restart_policy, log_policy, launch)
-        if (cluster is None) == (vpc is None):
-            problems.add(
-                "cluster/vpc",
-                "both" if cluster is not None else "neither",
-                "exactly one is needed to know where the tasks run",
-                "give cluster=an ICluster, or vpc=an IVpc to make a cluster in",
-            )
-        check_policy_for_ecs(problems, policy, fargate=fargate)
-        _check_count(problems, "desired_count", count, minimum=0)
-        _check_count(problems, "circuit_breaker_failure_threshold", threshold, minimum=1)
-        if fargate:
-            _check_fargate_size(problems, cpu_, memory)
-        else:
-            _check_count(problems, "memory_limit_mib", memory, minimum=6)
-        _check_exit_codes(problems, ignored)
-        if log_buffer_size is not None:
-            _check_buffer(problems, log_buffer_size)
-        _check_count(problems, "crash_alarm_threshold", crash_threshold, minimum=1)
-        window_seconds = _check_alarm_window(problems, window)
-        problems.raise_if_any()
-
+        r = resolve(scope, construct_id, dict(locals()))  # every problem in one PolicyError
         super().__init__(scope, construct_id)
-        self._restart_policy = policy
-        self._log_policy = log_policy_
-
-        if cluster is None:
-            cluster = ecs.Cluster(self, "Cluster", vpc=vpc)
-
-        self._log_group = logs.LogGroup(
-            self,
-            "LogGroup",
-            retention=getattr(logs.RetentionDays, log_policy_.retention_name),
-            removal_policy=RemovalPolicy.RETAIN
-            if log_removal_policy is None
-            else log_removal_policy,
+        self._restart_policy, self._log_policy = r.policy, r.log_policy
+        cluster_ = ecs.Cluster(self, "Cluster", vpc=r.vpc) if r.cluster is None else r.cluster
+        self._log_group: logs.ILogGroup = (
+            logs.LogGroup(
+                self,
+                "LogGroup",
+                retention=getattr(logs.RetentionDays, r.log_policy.retention_name),
+                removal_policy=r.log_removal_policy,
+            )
+            if r.log_group is None
+            else r.log_group
         )
-
-        window_is_token = is_unresolved(policy.start_window_seconds)
-        task_definition: ecs.TaskDefinition
-        if fargate:
-            task_definition = ecs.FargateTaskDefinition(
-                self, "TaskDefinition", cpu=cpu_, memory_limit_mib=memory
-            )
-        else:
-            task_definition = ecs.Ec2TaskDefinition(
-                self, "TaskDefinition", network_mode=ecs.NetworkMode.AWS_VPC
-            )
-        self._task_definition = task_definition
-
-        self._container = task_definition.add_container(
-            "Container",
-            container_name="worker" if container_name is None else container_name,
-            image=image,
-            command=None if command is None else list(command),
-            environment=None if environment is None else dict(environment),
-            secrets=None if secrets is None else dict(secrets),
-            essential=True,
-            memory_limit_mib=None if fargate else memory,
-            cpu=None if fargate else cpu_,
-            stop_timeout=Duration.seconds(policy.stop_timeout_seconds),
-            enable_restart_policy=True,
-            # CDK checks the period eagerly and refuses tokens; a token is set on the L1 below.
-            restart_attempt_period=Duration.seconds(
-                RESTART_PERIOD_MIN if window_is_token else policy.start_window_seconds
-            ),
-            restart_ignored_exit_codes=ignored or None,
-            logging=ecs.LogDrivers.aws_logs(
-                stream_prefix=construct_id,
+        crash_metric = crash_alarm = None
+        if r.alarms_on:
+            crash_metric, crash_alarm = _ecs_alarms.crash_alarm(
+                self,
                 log_group=self._log_group,
-                mode=ecs.AwsLogDriverMode.NON_BLOCKING,
-                max_buffer_size=(
-                    Size.bytes(_DEFAULT_BUFFER_BYTES)
-                    if log_buffer_size is None
-                    else log_buffer_size
-                ),
-            ),
+                metric_name=_ecs_alarms.crash_metric_name(self),
+                threshold=r.crash_threshold,
+                window_seconds=r.window_seconds,
+            )
+        self._task_definition, self._container = build_task(self, self._task_spec(r))
+        self._service = build_service(self, self._service_spec(r, cluster_, crash_alarm))
+        self._scaling = None if r.scaling is None else apply_scaling(self._service, r.scaling)
+        self._alarms: dict[str, cloudwatch.AlarmBase] = {}
+        if crash_alarm is not None and crash_metric is not None:
+            self._alarms = self._notify(r, crash_alarm)
+            if r.dashboard:
+                _ecs_alarms.add_to_dashboard(
+                    self,
+                    cluster=cluster_,
+                    service=self._service,
+                    crash_metric=crash_metric,
+                    log_group=self._log_group,
+                    title=self.node.path,
+                )
+
+    def _notify(
+        self, r: Resolved, crash_alarm: cloudwatch.Alarm
+    ) -> dict[str, cloudwatch.AlarmBase]:
+        actions = list(r.alarm_actions)
+        if r.alarm_topic is not None:
+            actions.append(cloudwatch_actions.SnsAction(r.alarm_topic))
+        unhealthy = _ecs_alarms.unhealthy_alarm(
+            self, children=[crash_alarm, *r.deployment_alarms], actions=actions
+        )
+        if not actions:
+            Annotations.of(self).add_warning_v2(
+                NO_ALARM_ACTION_WARNING,
+                "The crash-loop alarms notify nobody: give alarm_topic= or alarm_actions=, "
+                "or crash_loop_alarms=False to make none.",
+            )
+        return {"crash_loop": crash_alarm, "unhealthy": unhealthy}
+
+    def _task_spec(self, r: Resolved) -> TaskSpec:
+        health = r.health_check
+        if r.heartbeat_max_age is not None:
+            health = heartbeat_health_check(r.heartbeat_max_age, r.health_start_period)
+        return TaskSpec(
+            stream_prefix=self.node.id,
+            image=r.image,
+            command=r.command,
+            environment=r.environment,
+            secrets=r.secrets,
+            capacity=r.capacity,
+            cpu=r.cpu,
+            memory_mib=r.memory,
+            memory_reservation_mib=r.memory_reservation_mib,
+            policy=r.policy,
+            ignored_exit_codes=r.ignored_exit_codes,
+            log_group=self._log_group,
+            log_buffer_size=r.log_buffer_size,
+            container_name=r.container_name,
+            task_role=r.task_role,
+            execution_role=shared_execution_role(self)
+            if r.execution_role is None
+            else r.execution_role,
+            runtime_platform=r.runtime_platform,
+            ephemeral_storage_gib=r.ephemeral_storage_gib,
+            health_check=health,
+            heartbeat=r.heartbeat_max_age is not None,
         )
 
-        if window_is_token:
-            cfn_task = task_definition.node.default_child
-            assert isinstance(cfn_task, ecs.CfnTaskDefinition)
-            cfn_task.add_property_override(
-                "ContainerDefinitions.0.RestartPolicy.RestartAttemptPeriod",
-                policy.start_window_seconds,
-            )
-
-        alarm_config = None
-        if deployment_alarms:
-            alarm_config = ecs.DeploymentAlarmConfig(
-                alarm_names=[alarm.alarm_name for alarm in deployment_alarms],
-                behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM,
-            )
-        common: dict[str, Any] = {
-            "cluster": cluster,
-            "task_definition": task_definition,
-            "desired_count": count,
-            "min_healthy_percent": 100,
-            "max_healthy_percent": 200,
-            "circuit_breaker": ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            "deployment_alarms": alarm_config,
-            "service_name": service_name,
-            "vpc_subnets": vpc_subnets,
-            "security_groups": None if security_groups is None else list(security_groups),
-            "assign_public_ip": False if assign_public_ip is None else assign_public_ip,
-            "propagate_tags": ecs.PropagatedTagSource.SERVICE,
-        }
-        service: ecs.BaseService
-        if fargate:
-            service = ecs.FargateService(
-                self,
-                "Service",
-                platform_version=(
-                    ecs.FargatePlatformVersion.LATEST
-                    if platform_version is None
-                    else platform_version
-                ),
-                **common,
-            )
-        else:
-            service = ecs.Ec2Service(self, "Service", **common)
-        self._service = service
-        record_policy(self, policy)
-        cfn_service = service.node.default_child
-        assert isinstance(cfn_service, ecs.CfnService)
-        # The CDK L2 breaker does not expose these yet (aws-cdk #38243). Without them a daemon
-        # that starts, passes as healthy and then dies resets the count and never trips it.
-        cfn_service.add_property_override(
-            "DeploymentConfiguration.DeploymentCircuitBreaker.ThresholdConfiguration",
-            {"Type": "COUNT", "Value": threshold},
+    def _service_spec(
+        self, r: Resolved, cluster: ecs.ICluster, crash_alarm: cloudwatch.Alarm | None
+    ) -> ServiceSpec:
+        return ServiceSpec(
+            cluster=cluster,
+            task_definition=self._task_definition,
+            capacity=r.capacity,
+            desired_count=r.desired_count,
+            min_healthy_percent=r.min_healthy_percent,
+            breaker_threshold=r.breaker_threshold,
+            deployment_alarm_names=deployment_alarm_names(crash_alarm, r.deployment_alarms),
+            service_name=r.service_name,
+            vpc_subnets=r.vpc_subnets,
+            security_groups=r.security_groups,
+            assign_public_ip=r.assign_public_ip,
+            enable_execute_command=r.enable_execute_command,
+            log_group=self._log_group,
+            policy=r.policy,
         )
-        cfn_service.add_property_override(
-            "DeploymentConfiguration.DeploymentCircuitBreaker.ResetOnHealthyTask", False
-        )
-
-        self._alarms: dict[str, cloudwatch.Alarm] = {}
-        if alarms_on:
-            actions = list(alarm_actions or [])
-            if alarm_topic is not None:
-                actions.append(cloudwatch_actions.SnsAction(alarm_topic))
-            crash_alarms = CrashLoopAlarms(
-                self,
-                "Alarms",
-                service=service,
-                cluster=cluster,
-                crash_threshold=int(crash_threshold),
-                crash_window_seconds=window_seconds,
-                actions=actions,
-            )
-            self._alarms = {
-                "crash_loop": crash_alarms.crash_loop,
-                "deployment_failed": crash_alarms.deployment_failed,
-                "task_start_impaired": crash_alarms.start_impaired,
-            }
 
     @property
-    def alarms(self) -> Mapping[str, cloudwatch.Alarm]:
-        """The crash-loop alarms by name (``crash_loop``, ``deployment_failed``,
-        ``task_start_impaired``); empty when ``crash_loop_alarms`` is false."""
+    def alarms(self) -> Mapping[str, cloudwatch.AlarmBase]:
+        """The alarms by name: ``crash_loop`` (the crash count; also the deployment's rollback
+        alarm) and ``unhealthy`` (the composite that notifies); empty when alarms are off."""
         return dict(self._alarms)
 
     @property
@@ -331,9 +278,14 @@ class WorkerService(Construct):
         return self._container
 
     @property
-    def log_group(self) -> logs.LogGroup:
+    def log_group(self) -> logs.ILogGroup:
         """The log group the daemon's output goes to."""
         return self._log_group
+
+    @property
+    def scalable_task_count(self) -> ecs.ScalableTaskCount | None:
+        """The scalable task count when ``scaling`` is given, for more policies."""
+        return self._scaling
 
     @property
     def restart_policy(self) -> RestartPolicy:
@@ -344,99 +296,3 @@ class WorkerService(Construct):
     def log_policy(self) -> LogPolicy:
         """The log policy in force for this service."""
         return self._log_policy
-
-
-def _check_types(
-    problems: Problems,
-    restart_policy: object,
-    log_policy: object,
-    launch: object,
-) -> None:
-    check_policies(problems, restart_policy, log_policy)
-    if launch not in (ecs.LaunchType.FARGATE, ecs.LaunchType.EC2):
-        problems.add(
-            "launch_type", launch, "is not supported", "give LaunchType.FARGATE or LaunchType.EC2"
-        )
-
-
-def _check_count(problems: Problems, name: str, value: object, *, minimum: int) -> None:
-    if is_unresolved(value):
-        return
-    if not isinstance(value, int) or isinstance(value, bool):
-        problems.add(name, value, "is not a whole number", f"give a whole number >= {minimum}")
-    elif value < minimum:
-        problems.add(name, value, f"is below {minimum}", f"give a whole number >= {minimum}")
-
-
-def _check_fargate_size(problems: Problems, cpu: object, memory: object) -> None:
-    if is_unresolved(cpu) or is_unresolved(memory):
-        return
-    if cpu not in FARGATE_SIZES:
-        problems.add(
-            "cpu",
-            cpu,
-            "is not a Fargate task size",
-            f"give one of {', '.join(str(size) for size in FARGATE_SIZES)}",
-        )
-        return
-    assert isinstance(cpu, int)
-    memories = FARGATE_SIZES[cpu]
-    if memory not in memories:
-        problems.add(
-            "memory_limit_mib",
-            memory,
-            f"does not go with cpu={cpu} on Fargate",
-            f"give one of {memories[0]}..{memories[-1]} in steps of "
-            f"{memories[1] - memories[0]} MiB",
-        )
-
-
-def _check_exit_codes(problems: Problems, codes: Sequence[object]) -> None:
-    bad = [
-        code
-        for code in codes
-        if not is_unresolved(code)
-        and (not isinstance(code, int) or isinstance(code, bool) or not 0 <= code <= 255)
-    ]
-    if bad:
-        problems.add(
-            "ignored_exit_codes",
-            codes,
-            f"holds {bad!r}, not exit codes",
-            "give whole numbers 0..255",
-        )
-    if len(codes) > MAX_IGNORED_EXIT_CODES:
-        problems.add(
-            "ignored_exit_codes",
-            f"{len(codes)} codes",
-            f"is more than the {MAX_IGNORED_EXIT_CODES} ECS accepts",
-            f"give at most {MAX_IGNORED_EXIT_CODES}",
-        )
-
-
-def _check_alarm_window(problems: Problems, window: object) -> int:
-    try:
-        seconds = to_seconds(window)
-    except UnitError as exc:
-        problems.add("crash_alarm_window", window, exc.reason, exc.fix)
-        return 0
-    if seconds < 60 or seconds % 60 or seconds > 86400:
-        problems.add(
-            "crash_alarm_window",
-            f"{seconds:g} seconds",
-            "is not a whole number of minutes from 1 minute to 1 day (a CloudWatch period)",
-            "give e.g. Duration.minutes(15)",
-        )
-    return int(seconds)
-
-
-def _check_buffer(problems: Problems, size: object) -> None:
-    try:
-        size_bytes = to_bytes(size)
-    except UnitError as exc:
-        problems.add("log_buffer_size", size, exc.reason, exc.fix)
-        return
-    if not is_unresolved(size_bytes) and size_bytes <= 0:
-        problems.add(
-            "log_buffer_size", size_bytes, "is not positive", "give e.g. Size.mebibytes(25)"
-        )

@@ -1,0 +1,345 @@
+"""The checks of WorkerService's props: each adds problems, none raises."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import aws_ecs as ecs
+
+from ._ecs_limits import FARGATE_SIZES, MAX_IGNORED_EXIT_CODES
+from ._errors import Problems
+from ._units import UnitError, describe_seconds, is_unresolved, to_bytes, to_seconds
+from ._worker_task import DEFAULT_HEARTBEAT_MAX_AGE_SECONDS
+from .worker_capacity import WorkerCapacity
+from .worker_scaling import WorkerScaling
+
+#: ECS's limits of a container health check (startPeriod 0..300 s).
+HEALTH_START_PERIOD_MAX = 300
+FARGATE_EPHEMERAL_GIB = (21, 200)
+_FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
+
+
+def check_count(problems: Problems, name: str, value: object, *, minimum: int) -> None:
+    if is_unresolved(value):
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        problems.add(name, value, "is not a whole number", f"give a whole number >= {minimum}")
+    elif value < minimum:
+        problems.add(name, value, f"is below {minimum}", f"give a whole number >= {minimum}")
+
+
+def check_fargate_size(problems: Problems, cpu: object, memory: object) -> None:
+    if is_unresolved(cpu) or is_unresolved(memory):
+        return
+    if cpu not in FARGATE_SIZES:
+        problems.add(
+            "cpu",
+            cpu,
+            "is not a Fargate task size",
+            f"give one of {', '.join(str(size) for size in FARGATE_SIZES)}",
+        )
+        return
+    assert isinstance(cpu, int)
+    memories = FARGATE_SIZES[cpu]
+    if memory not in memories:
+        problems.add(
+            "memory_limit_mib",
+            memory,
+            f"does not go with cpu={cpu} on Fargate",
+            f"give one of {memories[0]}..{memories[-1]} in steps of "
+            f"{memories[1] - memories[0]} MiB",
+        )
+
+
+def check_exit_codes(problems: Problems, codes: Sequence[object]) -> None:
+    bad = [
+        code
+        for code in codes
+        if not is_unresolved(code)
+        and (not isinstance(code, int) or isinstance(code, bool) or not 0 <= code <= 255)
+    ]
+    if bad:
+        problems.add(
+            "ignored_exit_codes",
+            codes,
+            f"holds {bad!r}, not exit codes",
+            "give whole numbers 0..255",
+        )
+    if len(codes) > MAX_IGNORED_EXIT_CODES:
+        problems.add(
+            "ignored_exit_codes",
+            f"{len(codes)} codes",
+            f"is more than the {MAX_IGNORED_EXIT_CODES} ECS accepts",
+            f"give at most {MAX_IGNORED_EXIT_CODES}",
+        )
+
+
+def check_alarm_window(problems: Problems, window: object) -> int:
+    try:
+        seconds = to_seconds(window)
+    except UnitError as exc:
+        problems.add("crash_alarm_window", window, exc.reason, exc.fix)
+        return 0
+    if seconds < 60 or seconds % 60 or seconds > 86400:
+        problems.add(
+            "crash_alarm_window",
+            f"{seconds:g} seconds",
+            "is not a whole number of minutes from 1 minute to 1 day (a CloudWatch period)",
+            "give e.g. Duration.minutes(15)",
+        )
+    return int(seconds)
+
+
+def check_buffer(problems: Problems, size: object) -> None:
+    try:
+        size_bytes = to_bytes(size)
+    except UnitError as exc:
+        problems.add("log_buffer_size", size, exc.reason, exc.fix)
+        return
+    if not is_unresolved(size_bytes) and size_bytes <= 0:
+        problems.add(
+            "log_buffer_size", size_bytes, "is not positive", "give e.g. Size.mebibytes(25)"
+        )
+
+
+def check_cluster_capacity(
+    problems: Problems, cluster: object, capacity: WorkerCapacity, field: str
+) -> None:
+    """Capacity providers must be on the cluster before a service can use them (CDK only
+    adds the cluster's provider associations for providers it was told about)."""
+    if not isinstance(cluster, ecs.Cluster):
+        return  # an imported cluster: its providers are unknown here
+    known = set(cluster.capacity_provider_names) | set(
+        cluster.cluster_scoped_capacity_provider_names
+    )
+    if capacity.uses_cluster_default:
+        if not cluster.default_capacity_provider_strategy:
+            problems.add(
+                field,
+                "uses_cluster_default",
+                "asks for the cluster's default capacity provider strategy, and the cluster has "
+                "none",
+                "call cluster.add_default_capacity_provider_strategy([...]) first, or give "
+                "capacity providers or a launch type",
+            )
+        return
+    missing = [
+        strategy.capacity_provider
+        for strategy in capacity.capacity_provider_strategies or ()
+        if strategy.capacity_provider not in known
+    ]
+    if missing:
+        fargate = all(name in _FARGATE_PROVIDERS for name in missing)
+        problems.add(
+            field,
+            missing,
+            "are not capacity providers of the cluster",
+            "create the cluster with enable_fargate_capacity_providers=True"
+            if fargate
+            else "add them with cluster.add_asg_capacity_provider(...) before the WorkerService",
+        )
+
+
+def check_platform(
+    problems: Problems,
+    platform: object,
+    capacity: WorkerCapacity,
+    ephemeral_storage_gib: object,
+) -> None:
+    if platform is not None:
+        if not isinstance(platform, ecs.RuntimePlatform):
+            problems.add(
+                "runtime_platform",
+                platform,
+                "is not a RuntimePlatform",
+                "give ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.ARM64)",
+            )
+        else:
+            family = platform.operating_system_family
+            if family is not None and family != ecs.OperatingSystemFamily.LINUX:
+                problems.add(
+                    "runtime_platform.operating_system_family",
+                    family,
+                    "is not Linux; the crash hold and the health check run python3 on Linux",
+                    "give OperatingSystemFamily.LINUX or leave it unset",
+                )
+            spot = any(
+                strategy.capacity_provider == "FARGATE_SPOT"
+                for strategy in capacity.capacity_provider_strategies or ()
+            )
+            if spot and platform.cpu_architecture == ecs.CpuArchitecture.ARM64:
+                problems.add(
+                    "runtime_platform.cpu_architecture",
+                    "ARM64",
+                    "is not supported by Fargate Spot, which runs X86_64 tasks only",
+                    "use FARGATE instead of FARGATE_SPOT for ARM64, or an X86_64 image",
+                )
+    if ephemeral_storage_gib is not None and not is_unresolved(ephemeral_storage_gib):
+        low, high = FARGATE_EPHEMERAL_GIB
+        if not capacity.fargate:
+            problems.add(
+                "ephemeral_storage_gib",
+                ephemeral_storage_gib,
+                "is a Fargate setting and the tasks run on EC2 (the instance's disk serves them)",
+                "leave ephemeral_storage_gib unset on EC2",
+            )
+        elif (
+            isinstance(ephemeral_storage_gib, bool)
+            or not isinstance(ephemeral_storage_gib, int)
+            or not low <= ephemeral_storage_gib <= high
+        ):
+            problems.add(
+                "ephemeral_storage_gib",
+                ephemeral_storage_gib,
+                f"is not a whole number of GiB from {low} to {high}, what Fargate accepts",
+                f"give {low}..{high}",
+            )
+
+
+def check_network(
+    problems: Problems,
+    capacity: WorkerCapacity,
+    vpc_subnets: object,
+    security_groups: object,
+    assign_public_ip: object,
+) -> None:
+    if capacity.network_mode == ecs.NetworkMode.AWS_VPC:
+        return
+    given = [
+        name
+        for name, value in (
+            ("vpc_subnets", vpc_subnets),
+            ("security_groups", security_groups),
+            ("assign_public_ip", assign_public_ip),
+        )
+        if value is not None
+    ]
+    if given:
+        problems.add(
+            "/".join(given),
+            "given",
+            f"only apply to the awsvpc network mode, and this is {capacity.network_mode}",
+            "leave them unset in bridge or host mode (the instance's network is used)",
+        )
+
+
+def check_memory_reservation(problems: Problems, reservation: object, memory: object) -> None:
+    if reservation is None or is_unresolved(reservation):
+        return
+    check_count(problems, "memory_reservation_mib", reservation, minimum=6)
+    if (
+        isinstance(reservation, int)
+        and isinstance(memory, int)
+        and not is_unresolved(memory)
+        and reservation > memory
+    ):
+        problems.add(
+            "memory_reservation_mib",
+            reservation,
+            f"is above memory_limit_mib ({memory}), the hard limit",
+            "give a reservation at most memory_limit_mib",
+        )
+
+
+def check_min_healthy_percent(problems: Problems, value: object) -> None:
+    if is_unresolved(value):
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        problems.add(
+            "min_healthy_percent",
+            value,
+            "is not a whole percentage from 0 to 100 (the maximum is 200)",
+            "give e.g. 100 (the default) or 50",
+        )
+
+
+def check_health(
+    problems: Problems,
+    health_check: object,
+    heartbeat_max_age: object,
+    start_window_seconds: float,
+) -> float | None:
+    """The heartbeat's max age in seconds (None when no heartbeat check is made)."""
+    if health_check is not None and health_check is not False:
+        if not isinstance(health_check, ecs.HealthCheck):
+            problems.add(
+                "health_check",
+                health_check,
+                "is not a HealthCheck",
+                "give ecs.HealthCheck(command=[...]), or False for none",
+            )
+        elif health_check.start_period is not None:
+            _check_start_period(problems, health_check.start_period, start_window_seconds)
+    if heartbeat_max_age is not None and health_check is not None:
+        problems.add(
+            "heartbeat_max_age",
+            heartbeat_max_age,
+            "only applies to the default heartbeat health check, and health_check is given",
+            "leave heartbeat_max_age unset, or leave health_check unset",
+        )
+        return None
+    if health_check is not None:
+        return None
+    if heartbeat_max_age is None:
+        return float(DEFAULT_HEARTBEAT_MAX_AGE_SECONDS)
+    try:
+        seconds = to_seconds(heartbeat_max_age)
+    except UnitError as exc:
+        problems.add("heartbeat_max_age", heartbeat_max_age, exc.reason, exc.fix)
+        return None
+    if seconds < 2 or seconds != int(seconds):
+        problems.add(
+            "heartbeat_max_age",
+            describe_seconds(seconds),
+            "is not a whole number of seconds of at least 2 (the heartbeat is written at most "
+            "once a second)",
+            "give e.g. Duration.minutes(5)",
+        )
+        return None
+    return seconds
+
+
+def _check_start_period(problems: Problems, period: object, window: float) -> None:
+    try:
+        seconds = to_seconds(period)
+    except UnitError as exc:
+        problems.add("health_check.start_period", period, exc.reason, exc.fix)
+        return
+    if is_unresolved(seconds):
+        return
+    if seconds > HEALTH_START_PERIOD_MAX:
+        problems.add(
+            "health_check.start_period",
+            describe_seconds(seconds),
+            f"is above ECS's maximum of {HEALTH_START_PERIOD_MAX} seconds",
+            f"give at most Duration.seconds({HEALTH_START_PERIOD_MAX})",
+        )
+    if not is_unresolved(window) and seconds > window:
+        problems.add(
+            "health_check.start_period",
+            describe_seconds(seconds),
+            f"is longer than the policy's start window ({describe_seconds(window)}): a daemon "
+            "would count as started before its health is judged",
+            "give a start_period at most the start window, or a longer start_window",
+        )
+
+
+def check_scaling_count(problems: Problems, desired_count: object, scaling: object) -> None:
+    if scaling is None:
+        return
+    if not isinstance(scaling, WorkerScaling):
+        problems.add(
+            "scaling",
+            scaling,
+            "is not a WorkerScaling",
+            "give e.g. WorkerScaling.queue_depth(queue, max_capacity=10)",
+        )
+        return
+    if desired_count is not None:
+        problems.add(
+            "desired_count",
+            desired_count,
+            "is given together with scaling: every deploy would reset the task count that "
+            "scaling reached",
+            "leave desired_count unset; scaling's min_capacity sets the floor",
+        )

@@ -1,0 +1,144 @@
+"""The ECS service of a WorkerService: capacity, network, deployments and ECS Exec."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ._policy_record import record_policy
+from .policy import RestartPolicy
+from .worker_capacity import WorkerCapacity
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    cluster: ecs.ICluster
+    task_definition: ecs.TaskDefinition
+    capacity: WorkerCapacity
+    desired_count: int | None
+    min_healthy_percent: int
+    breaker_threshold: int
+    deployment_alarm_names: Sequence[str]
+    service_name: str | None
+    vpc_subnets: ec2.SubnetSelection | None
+    security_groups: Sequence[ec2.ISecurityGroup] | None
+    assign_public_ip: bool
+    enable_execute_command: bool
+    log_group: logs.ILogGroup
+    policy: RestartPolicy
+
+
+def build_service(scope: Construct, spec: ServiceSpec) -> ecs.BaseService:
+    capacity = spec.capacity
+    awsvpc = capacity.network_mode == ecs.NetworkMode.AWS_VPC
+    strategies: list[ecs.CapacityProviderStrategy] | None = None
+    if capacity.uses_cluster_default:
+        strategies = []  # omits the launch type; the empty list itself is removed below
+    elif capacity.capacity_provider_strategies is not None:
+        strategies = list(capacity.capacity_provider_strategies)
+    common: dict[str, Any] = {
+        "cluster": spec.cluster,
+        "task_definition": spec.task_definition,
+        "desired_count": spec.desired_count,
+        "min_healthy_percent": spec.min_healthy_percent,
+        "max_healthy_percent": 200,
+        "circuit_breaker": ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+        "deployment_alarms": ecs.DeploymentAlarmConfig(
+            alarm_names=list(spec.deployment_alarm_names),
+            behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM,
+        )
+        if spec.deployment_alarm_names
+        else None,
+        "service_name": spec.service_name,
+        "capacity_provider_strategies": strategies,
+        "propagate_tags": ecs.PropagatedTagSource.SERVICE,
+        # CDK's own ECS Exec grants logs actions on "*" for the cluster's DEFAULT logging; only
+        # a cluster with its own exec configuration (KMS, S3, a log group) needs CDK's grants.
+        "enable_execute_command": (
+            spec.enable_execute_command and _cluster_exec_config(spec.cluster)
+        )
+        or None,
+    }
+    if awsvpc:
+        common["vpc_subnets"] = spec.vpc_subnets
+        common["security_groups"] = (
+            None if spec.security_groups is None else list(spec.security_groups)
+        )
+        common["assign_public_ip"] = spec.assign_public_ip
+    service: ecs.BaseService
+    if capacity.fargate:
+        service = ecs.FargateService(
+            scope,
+            "Service",
+            platform_version=(
+                ecs.FargatePlatformVersion.LATEST
+                if capacity.platform_version is None
+                else capacity.platform_version
+            ),
+            **common,
+        )
+    else:
+        service = ecs.Ec2Service(scope, "Service", **common)
+    record_policy(scope, spec.policy)
+    cfn_service = service.node.default_child
+    assert isinstance(cfn_service, ecs.CfnService)
+    if capacity.uses_cluster_default:
+        cfn_service.add_property_deletion_override("CapacityProviderStrategy")
+    # The CDK L2 breaker does not expose these yet (aws-cdk #38243). Without them a daemon
+    # that starts, passes as healthy and then dies resets the count and never trips it.
+    cfn_service.add_property_override(
+        "DeploymentConfiguration.DeploymentCircuitBreaker.ThresholdConfiguration",
+        {"Type": "COUNT", "Value": spec.breaker_threshold},
+    )
+    cfn_service.add_property_override(
+        "DeploymentConfiguration.DeploymentCircuitBreaker.ResetOnHealthyTask", False
+    )
+    if spec.enable_execute_command and not _cluster_exec_config(spec.cluster):
+        cfn_service.enable_execute_command = True
+        _grant_exec(spec.task_definition, spec.log_group)
+    return service
+
+
+def _cluster_exec_config(cluster: ecs.ICluster) -> bool:
+    return isinstance(cluster, ecs.Cluster) and cluster.execute_command_configuration is not None
+
+
+def _grant_exec(task_definition: ecs.TaskDefinition, log_group: logs.ILogGroup) -> None:
+    """What AWS documents for ECS Exec on the task role: the four ssmmessages actions, and for
+    session logs in CloudWatch Logs (the cluster's DEFAULT logging writes them to the
+    container's awslogs group) DescribeLogGroups plus the three stream actions on that group."""
+    task_definition.add_to_task_role_policy(
+        iam.PolicyStatement(
+            actions=[
+                "ssmmessages:CreateControlChannel",
+                "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel",
+                "ssmmessages:OpenDataChannel",
+            ],
+            resources=["*"],
+        )
+    )
+    task_definition.add_to_task_role_policy(
+        iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=["*"])
+    )
+    task_definition.add_to_task_role_policy(
+        iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            resources=[log_group.log_group_arn],
+        )
+    )
+
+
+def deployment_alarm_names(
+    crash_alarm: cloudwatch.IAlarm | None, extra: Sequence[cloudwatch.IAlarm]
+) -> list[str]:
+    alarms = ([] if crash_alarm is None else [crash_alarm]) + list(extra)
+    return [alarm.alarm_name for alarm in alarms]
