@@ -31,9 +31,14 @@ Finding = tuple[str, str, str]  # rule id, construct path, severity
 
 def check(build: Callable[[Stack], None], **plugin: Any) -> tuple[bool, list[Finding]]:
     """Synthesize a stack with the checks; (synth passed, findings)."""
+    return check_app(lambda app: build(Stack(app, "Test")), **plugin)
+
+
+def check_app(build: Callable[[App], None], **plugin: Any) -> tuple[bool, list[Finding]]:
+    """Synthesize an app with the checks; (synth passed, findings)."""
     outdir = tempfile.mkdtemp(prefix="rp-checks-")
     app = App(outdir=outdir)
-    build(Stack(app, "Test"))
+    build(app)
     Validations.of(app).add_plugins(RestartPolicyChecks(**plugin))
     try:
         app.synth()
@@ -48,10 +53,42 @@ def check(build: Callable[[Stack], None], **plugin: Any) -> tuple[bool, list[Fin
     findings = [
         (violation["ruleName"], construct["constructPath"], violation["severity"])
         for plugin_report in report["pluginReports"]
+        if plugin_report["pluginName"] == "restart-policy"
         for violation in plugin_report["violations"]
         for construct in violation["violatingConstructs"]
     ]
     return passed, findings
+
+
+def check_messages(
+    build: Callable[[Stack], None], **plugin: Any
+) -> tuple[bool, list[Finding], str]:
+    """Like ``check``, with every finding's description joined, to test what it says."""
+    outdir = tempfile.mkdtemp(prefix="rp-checks-")
+    app = App(outdir=outdir)
+    build(Stack(app, "Test"))
+    Validations.of(app).add_plugins(RestartPolicyChecks(**plugin))
+    try:
+        app.synth()
+        passed = True
+    except RuntimeError:
+        passed = False
+    report_path = Path(outdir, "validation-report.json")
+    if not report_path.exists():
+        return passed, [], ""
+    report = json.loads(report_path.read_text())
+    violations = [
+        v
+        for r in report["pluginReports"]
+        if r["pluginName"] == "restart-policy"
+        for v in r["violations"]
+    ]
+    findings = [
+        (v["ruleName"], c["constructPath"], v["severity"])
+        for v in violations
+        for c in v["violatingConstructs"]
+    ]
+    return passed, findings, "\n".join(v["description"] for v in violations)
 
 
 def rules(findings: list[Finding]) -> set[str]:
@@ -77,13 +114,33 @@ def good_container(task: ecs.TaskDefinition, **overrides: Any) -> ecs.ContainerD
     return task.add_container("App", **props)
 
 
-def fargate_service(stack: Stack, **service: Any) -> None:
+def fargate_service(stack: Stack, **service: Any) -> ecs.FargateService:
     task = ecs.FargateTaskDefinition(stack, "Task")
     good_container(task)
-    ecs.FargateService(
+    return ecs.FargateService(
         stack, "Service", cluster=cluster_of(stack), task_definition=task, min_healthy_percent=100,
         **service,
     )  # fmt: skip
+
+
+def count_every_failed_task(service: ecs.BaseService | ecs.CfnService, count: object = 5) -> None:
+    """What WorkerService sets on its breaker, which the CDK L2 does not expose yet."""
+    cfn = service if isinstance(service, ecs.CfnService) else service.node.default_child
+    assert isinstance(cfn, ecs.CfnService)
+    breaker = "DeploymentConfiguration.DeploymentCircuitBreaker"
+    cfn.add_property_override(
+        f"{breaker}.ThresholdConfiguration", {"Type": "COUNT", "Value": count}
+    )
+    cfn.add_property_override(f"{breaker}.ResetOnHealthyTask", False)
+
+
+def good_fargate_service(stack: Stack) -> ecs.FargateService:
+    service = fargate_service(stack, circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True))
+    count_every_failed_task(service)
+    return service
+
+
+GOOD_BREAKER = ecs.CfnService.DeploymentCircuitBreakerProperty(enable=True, rollback=True)
 
 
 # --- ECS services ---------------------------------------------------------------------------
@@ -95,11 +152,39 @@ def test_raw_fargate_service_without_breaker_fails() -> None:
     assert ("RP-ECS-BREAKER", "Test/Service/Service", "error") in findings
 
 
-def test_fargate_service_with_breaker_and_rollback_passes() -> None:
-    passed, findings = check(
-        lambda s: fargate_service(s, circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True))
-    )
+def test_fargate_service_with_a_breaker_that_counts_every_failed_task_passes() -> None:
+    passed, findings = check(good_fargate_service)
     assert passed and findings == []
+
+
+def test_breaker_without_threshold_count_and_reset_says_which_is_missing() -> None:
+    service = {"circuit_breaker": ecs.DeploymentCircuitBreaker(rollback=True)}
+    passed, findings, messages = check_messages(lambda s: fargate_service(s, **service))
+    assert not passed and rules(findings) == {"RP-ECS-BREAKER"}
+    assert "ThresholdConfiguration.Type is None, not COUNT" in messages
+    assert "ResetOnHealthyTask is None, not false" in messages
+
+
+def test_breaker_threshold_above_the_limit_fails() -> None:
+    def build(stack: Stack) -> None:
+        service = fargate_service(
+            stack, circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True)
+        )
+        count_every_failed_task(service, count=50)
+
+    _, findings, messages = check_messages(build)
+    assert rules(findings) == {"RP-ECS-BREAKER"}
+    assert "ThresholdConfiguration.Value is 50, not 1..10" in messages
+
+
+def test_breaker_that_resets_on_a_healthy_task_fails() -> None:
+    def build(stack: Stack) -> None:
+        service = good_fargate_service(stack)
+        service.node.default_child.add_property_override(  # type: ignore[union-attr]
+            "DeploymentConfiguration.DeploymentCircuitBreaker.ResetOnHealthyTask", True
+        )
+
+    assert rules(check(build)[1]) == {"RP-ECS-BREAKER"}
 
 
 def test_breaker_without_rollback_fails() -> None:
@@ -109,8 +194,8 @@ def test_breaker_without_rollback_fails() -> None:
     assert rules(findings) == {"RP-ECS-BREAKER"}
 
 
-def l1_service(stack: Stack, **config: Any) -> None:
-    ecs.CfnService(
+def l1_service(stack: Stack, **config: Any) -> ecs.CfnService:
+    return ecs.CfnService(
         stack, "Legacy", task_definition="arn:aws:ecs:eu-west-1:111111111111:task-definition/x:1",
         deployment_configuration=ecs.CfnService.DeploymentConfigurationProperty(**config)
         if config else None,
@@ -122,19 +207,20 @@ def test_l1_service_without_deployment_configuration_fails() -> None:
     assert not passed and ("RP-ECS-BREAKER", "Test/Legacy", "error") in findings
 
 
+def good_l1_service(stack: Stack, **config: Any) -> ecs.CfnService:
+    service = l1_service(stack, deployment_circuit_breaker=GOOD_BREAKER, **config)
+    count_every_failed_task(service)
+    return service
+
+
 def test_service_with_low_minimum_healthy_percent_fails() -> None:
-    breaker = ecs.CfnService.DeploymentCircuitBreakerProperty(enable=True, rollback=True)
-    _, findings = check(
-        lambda s: l1_service(s, deployment_circuit_breaker=breaker, minimum_healthy_percent=50)
-    )
+    _, findings = check(lambda s: good_l1_service(s, minimum_healthy_percent=50))
     assert rules(findings) == {"RP-ECS-HEALTHY"}
 
 
 def test_minimum_healthy_percent_threshold_is_configurable() -> None:
-    breaker = ecs.CfnService.DeploymentCircuitBreakerProperty(enable=True, rollback=True)
     passed, findings = check(
-        lambda s: l1_service(s, deployment_circuit_breaker=breaker, minimum_healthy_percent=50),
-        min_healthy_percent=50,
+        lambda s: good_l1_service(s, minimum_healthy_percent=50), min_healthy_percent=50
     )
     assert passed and findings == []
 
@@ -153,9 +239,18 @@ def test_code_deploy_controlled_service_is_not_judged_for_the_breaker() -> None:
 # --- task definitions -----------------------------------------------------------------------
 
 
+def run_by_a_service(stack: Stack, task: ecs.TaskDefinition) -> None:
+    """An L1 service that runs ``task``: the container rules judge only what a service runs."""
+    service = l1_service(stack, deployment_circuit_breaker=GOOD_BREAKER)
+    service.task_definition = task.task_definition_arn
+    count_every_failed_task(service)
+
+
 def task_with(**overrides: Any) -> Callable[[Stack], None]:
     def build(stack: Stack) -> None:
-        good_container(ecs.FargateTaskDefinition(stack, "Task"), **overrides)
+        task = ecs.FargateTaskDefinition(stack, "Task")
+        good_container(task, **overrides)
+        run_by_a_service(stack, task)
 
     return build
 
@@ -176,6 +271,7 @@ def test_restart_period_outside_ecs_limits_fails() -> None:
         task.node.default_child.add_property_override(  # type: ignore[union-attr]
             "ContainerDefinitions.0.RestartPolicy.RestartAttemptPeriod", 3600
         )
+        run_by_a_service(stack, task)
 
     assert rules(check(build)[1]) == {"RP-ECS-RESTART"}
 
@@ -190,6 +286,12 @@ def test_fargate_stop_timeout_above_120_seconds_fails() -> None:
     assert rules(findings) == {"RP-ECS-STOP"}
 
 
+def test_fargate_stop_timeout_of_one_second_fails() -> None:
+    _, findings, messages = check_messages(task_with(stop_timeout=Duration.seconds(1)))
+    assert rules(findings) == {"RP-ECS-STOP"}
+    assert "outside 2..120 s on Fargate" in messages
+
+
 def test_stop_timeout_above_the_policy_fails() -> None:
     _, findings = check(
         task_with(stop_timeout=Duration.seconds(90)), restart_policy=RestartPolicy(stop_timeout=60)
@@ -199,9 +301,11 @@ def test_stop_timeout_above_the_policy_fails() -> None:
 
 def test_container_without_logging_fails() -> None:
     def build(stack: Stack) -> None:
-        ecs.FargateTaskDefinition(stack, "Task").add_container(
+        task = ecs.FargateTaskDefinition(stack, "Task")
+        task.add_container(
             "App", image=IMAGE, enable_restart_policy=True, stop_timeout=Duration.seconds(60)
         )
+        run_by_a_service(stack, task)
 
     assert rules(check(build)[1]) == {"RP-ECS-LOGS"}
 
@@ -211,6 +315,7 @@ def test_non_essential_containers_are_not_judged() -> None:
         task = ecs.FargateTaskDefinition(stack, "Task")
         good_container(task)
         task.add_container("Sidecar", image=IMAGE, essential=False)
+        run_by_a_service(stack, task)
 
     assert check(build) == (True, [])
 
@@ -298,11 +403,16 @@ def test_library_payload_is_read_inside_its_compression() -> None:
         programs = SupervisorPrograms(
             stack, "Programs", programs=[Program(name="p", command="/bin/p")]
         )
-        ec2.LaunchTemplate(stack, "Hosts", user_data=programs.user_data)
+        # Rendered into an L1 by hand: no policy record, so the app's policy judges it.
+        ec2.CfnLaunchTemplate(
+            stack, "Hosts", launch_template_data=ec2.CfnLaunchTemplate.LaunchTemplateDataProperty(
+                user_data=Fn.base64(programs.user_data.render())
+            ),
+        )  # fmt: skip
 
-    assert check(build) == (True, [])
-    _, findings = check(build, max_start_retries=3)  # the policy's 5 is above this bound
-    assert rules(findings) == {"RP-SUP-RETRIES"}
+    _, findings, messages = check_messages(build, restart_policy=RestartPolicy(start_window=300))
+    assert rules(findings) == {"RP-SUP-STARTSECS"}
+    assert "[program:p] startsecs=120 is below the start window of 300 s" in messages
 
 
 def test_unreadable_user_data_is_a_warning_that_does_not_fail_synth() -> None:

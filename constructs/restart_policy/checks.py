@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from importlib import metadata
-from typing import Any
 
 import jsii
 from aws_cdk import (
@@ -17,7 +15,8 @@ from aws_cdk import (
 
 from ._errors import Problems
 from ._policy_props import check_policies
-from ._template_rules import RULES, Finding, Options, judge
+from ._rules import RULES, RULES_BY_ID, Finding, Options
+from ._rules._engine import judge_assembly
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
 
@@ -86,24 +85,21 @@ class RestartPolicyChecks:
 
     @property
     def rule_ids(self) -> list[str]:
-        return list(RULES)
+        return [rule.id for rule in RULES]
 
     def validate(self, context: IPolicyValidationContext) -> PolicyValidationPluginReport:
         violations: list[PolicyViolation] = []
         errors = 0
-        for path in context.template_paths:
-            with open(path, encoding="utf-8") as file:
-                template: dict[str, Any] = json.load(file)
-            for finding in judge(template, self._options):
-                violations.append(_violation(finding, path))
-                errors += 0 if finding.warning else 1
+        for finding, template_path in judge_assembly(context.template_paths, self._options):
+            violations.append(_violation(finding, template_path))
+            errors += 0 if finding.warning else 1
         return PolicyValidationPluginReport(
             success=errors == 0, violations=violations, plugin_version=self.version
         )
 
 
 def _violation(finding: Finding, template_path: str) -> PolicyViolation:
-    rule = RULES[finding.rule]
+    rule = RULES_BY_ID[finding.rule]
     return PolicyViolation(
         rule_name=finding.rule,
         description=f"[{finding.rule}] {rule.title}: {finding.message}",
