@@ -1,0 +1,230 @@
+"""``python -m restart_policy.hold`` as a real process: pass-through, signals, crash line, bad
+input. The hold itself on ECS is in test_hold_ecs.py; here RESTART_POLICY_HOLD is mostly unset."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from restart_policy import hold
+
+TIMEOUT = 60.0
+
+
+def environment(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONUNBUFFERED", "RESTART_POLICY_HOLD", "ECS_CONTAINER_METADATA_URI_V4")
+    }
+    env.update(extra)
+    return env
+
+
+def wrapper(*command: str, **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "restart_policy.hold", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment(**env),
+    )
+
+
+def run(*command: str, **env: str) -> tuple[int, bytes, bytes]:
+    process = wrapper(*command, **env)
+    out, err = process.communicate(timeout=TIMEOUT)
+    return process.returncode, out, err
+
+
+def json_lines(stderr: bytes) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in stderr.decode().splitlines() if x.startswith("{")]
+
+
+def wait_for(path: Path) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def python(code: str) -> list[str]:
+    return ["--", sys.executable, "-c", code]
+
+
+def test_output_passes_through_untouched() -> None:
+    code = (
+        "import sys; sys.stdout.buffer.write(b'\\x00bin\\xffary\\n'); sys.stderr.write('plain\\n')"
+    )
+    returncode, out, err = run(*python(code))
+    assert returncode == 0
+    assert out == b"\x00bin\xffary\n"
+    assert err == b"plain\n"
+
+
+def test_a_clean_exit_writes_no_crash_line() -> None:
+    assert run(*python("pass")) == (0, b"", b"")
+
+
+def test_a_non_zero_exit_is_one_crash_line_and_the_same_code() -> None:
+    returncode, _, err = run(*python("import sys; sys.exit(7)"))
+    assert returncode == 7
+    (line,) = json_lines(err)
+    assert line["event"] == "crash"
+    assert line["exit_code"] == 7
+    assert line["command"][1:] == ["-c", "import sys; sys.exit(7)"]
+    assert line["uptime"] >= 0
+    assert "signal" not in line
+
+
+def test_a_child_killed_by_a_signal_exits_128_plus_n() -> None:
+    returncode, _, err = run(*python("import os, signal; os.kill(os.getpid(), signal.SIGKILL)"))
+    assert returncode == 128 + signal.SIGKILL
+    (line,) = json_lines(err)
+    assert (line["event"], line["exit_code"], line["signal"]) == ("crash", 137, "SIGKILL")
+
+
+def test_the_command_may_come_without_the_separator() -> None:
+    assert run(sys.executable, "-c", "import sys; sys.exit(4)")[0] == 4
+
+
+def test_every_catchable_signal_is_forwarded(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    got = tmp_path / "got"
+    code = f"""
+import signal, sys, time, pathlib
+seen = []
+def on(number, frame):
+    seen.append(signal.Signals(number).name)
+    pathlib.Path({str(got)!r}).write_text(" ".join(seen))
+    if number == signal.SIGTERM:
+        sys.exit(0)
+for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP, signal.SIGWINCH, signal.SIGTERM):
+    signal.signal(s, on)
+pathlib.Path({str(ready)!r}).touch()
+while True:
+    time.sleep(0.05)
+"""
+    process = wrapper(*python(code))
+    wait_for(ready)
+    for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
+        process.send_signal(s)
+        deadline = time.monotonic() + TIMEOUT
+        while s.name not in (got.read_text() if got.exists() else ""):
+            assert time.monotonic() < deadline, f"{s.name} was not forwarded"
+            time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 0
+    assert got.read_text().split() == ["SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGTERM"]
+    assert json_lines(err) == []
+
+
+def test_the_stop_signal_is_forwarded_and_the_exit_is_not_a_crash(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    code = f"import pathlib, time; pathlib.Path({str(ready)!r}).touch(); time.sleep(600)"
+    process = wrapper(*python(code))
+    wait_for(ready)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 128 + signal.SIGTERM
+    (line,) = json_lines(err)
+    assert line["event"] == "stopped"
+    assert line["stop_signal"] == "SIGTERM"
+
+
+def test_a_stopped_child_is_not_held(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    code = f"import pathlib, time; pathlib.Path({str(ready)!r}).touch(); time.sleep(600)"
+    settings = {"start_window": 600, "initial": 10, "maximum": 300, "healthy_reset": 600}
+    process = wrapper(
+        *python(code),
+        RESTART_POLICY_HOLD=json.dumps({**settings, "jitter": 0.2, "state_dir": str(tmp_path)}),
+    )
+    wait_for(ready)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 128 + signal.SIGINT
+    assert [x["event"] for x in json_lines(err)] == ["stopped"]
+
+
+def test_a_crash_with_the_hold_configured_holds_then_a_stop_ends_it(tmp_path: Path) -> None:
+    settings = {"start_window": 600, "initial": 10, "maximum": 300, "healthy_reset": 600}
+    process = wrapper(
+        *python("import sys; sys.exit(9)"),
+        RESTART_POLICY_HOLD=json.dumps({**settings, "jitter": 0.2, "state_dir": str(tmp_path)}),
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while not list(tmp_path.glob("hold-state*.json")):  # written just before the hold line
+        assert time.monotonic() < deadline, "the hold never started"
+        time.sleep(0.02)
+    assert process.poll() is None
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 9
+    events = [x["event"] for x in json_lines(err)]
+    assert events == ["crash", "hold_degraded", "hold", "hold_stopped"]
+
+
+def test_no_command_is_a_usage_error() -> None:
+    returncode, _, err = run()
+    assert returncode == 2
+    assert b"usage: python -m restart_policy.hold -- CMD [ARGS...]" in err
+    assert b"no command given" in err
+
+
+def test_only_the_separator_is_a_usage_error() -> None:
+    returncode, _, err = run("--")
+    assert returncode == 2
+    assert b"no command given" in err
+
+
+def test_an_unknown_option_is_a_usage_error() -> None:
+    returncode, _, err = run("--verbose", "true")
+    assert returncode == 2
+    assert b"unknown option '--verbose' (put -- before a command that starts with -)" in err
+
+
+def test_a_command_that_is_not_found_exits_127_with_a_crash_line() -> None:
+    returncode, _, err = run("--", "no-such-command-restart-policy")
+    assert returncode == 127
+    assert b"restart_policy.hold: no-such-command-restart-policy: command not found" in err
+    (line,) = json_lines(err)
+    assert (line["event"], line["exit_code"]) == ("crash", 127)
+
+
+def test_a_file_that_is_not_executable_exits_126(tmp_path: Path) -> None:
+    script = tmp_path / "script.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    if os.access(script, os.X_OK):
+        pytest.skip("running as a user that may execute any file")
+    returncode, _, err = run("--", str(script))
+    assert returncode == 126
+    assert f"restart_policy.hold: {script}: permission denied".encode() in err
+
+
+def test_help_names_the_usage() -> None:
+    returncode, out, _ = run("--help")
+    assert returncode == 0
+    assert out.startswith(b"usage: python -m restart_policy.hold -- CMD [ARGS...]")
+
+
+def test_forwarded_signals_leave_out_the_uncatchable_and_faults() -> None:
+    forwarded = set(hold.forwarded_signals())
+    assert {
+        signal.SIGTERM,
+        signal.SIGINT,
+        signal.SIGHUP,
+        signal.SIGUSR1,
+        signal.SIGWINCH,
+    } <= forwarded
+    assert not forwarded & {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGSEGV}
