@@ -1,50 +1,96 @@
-"""Crash-loop back-off for supervisor: an event listener, standard library only.
+"""Crash-loop back-off for supervisor: an event listener and a command line, standard library only.
 
 supervisor gives up for ever after ``startretries`` failed starts (FATAL), and restarts a process
-that crashes after its start window every second without limit. This listener adds what the
-restart policy asks for, in the manner of Kubernetes' CrashLoopBackOff:
+that crashes after its start window every second without limit. This agent adds what the restart
+policy asks for, in the manner of Kubernetes' CrashLoopBackOff:
 
-- FATAL: after a cool-down (``initial``, doubling each round up to ``maximum``) the program is
-  started again, as a single *probe*: if the probe fails to start, it is stopped at once and the
-  next, longer cool-down begins. A dependency that comes back is therefore picked up within
-  ``maximum`` seconds, and a permanent crash costs one start per cool-down.
+- FATAL: after a cool-down (``initial``, doubling each round up to ``maximum``, jittered by
+  ``jitter`` so that programs that failed together do not come back in the same second, never
+  above ``maximum``) the program is started again as a single *probe*. A probe that fails to
+  start is stopped at once and the next, longer cool-down begins. A dependency that comes back is
+  picked up within ``maximum`` plus the start window.
 - A crash loop past the start window (a process that reached RUNNING and exits again before
-  ``healthy_reset``): after ``start_retries`` such exits in a row (one, during a probe) the
-  process is stopped and the same back-off applies.
-- ``healthy_reset`` seconds of clean running reset the back-off.
-- ``max_rearms`` rounds (if set) leave the program stopped for a person to look at.
-- A person's ``supervisorctl start`` or ``stop`` wins over a scheduled restart.
+  ``healthy_reset``, with an exit code not in ``exit_codes``): after ``start_retries`` such exits
+  in a row (one, after a probe) the agent stops supervisor's respawn and backs off the same way.
+- ``healthy_reset`` seconds of clean running reset the back-off; ``max_rearms`` rounds (if set)
+  leave the program stopped for a person to look at.
 
-Every decision is one JSON line on stderr. The round count survives a restart of supervisord
-(state file), so a crash loop across restarts keeps backing off.
+How it decides (a level-triggered reconciler, as Kubernetes controllers are): supervisor's own
+state (``getProcessInfo``: state, pid, start and stop stamps, exit status) and the agent's persisted
+intent are the only inputs; supervisor's events only say *when* to look, and which process. The
+agent knows its own starts and stops by what it issued (the run's start stamp and pid, recorded
+before the call), so a late or repeated event can never be mistaken for a person's action. Run
+time is supervisor's stop stamp minus its start stamp. ``Reconciler`` holds every decision and
+does no I/O; ``Listener`` talks to supervisor; ``StateFile``/``PersonFile`` keep the state.
 
-Run by supervisor as ``[eventlistener:...]`` with ``events=PROCESS_STATE``::
+A person's intent is explicit, through the same file (the host's ``supervisorctl`` wrapper calls
+these; NAME is a program name or ``group:process``; ``all`` means every managed program)::
+
+    python3 backoff_agent.py --config CONFIG --state STATE hold NAME...     # agent leaves it alone
+    python3 backoff_agent.py --config CONFIG --state STATE release NAME...  # agent takes it back
+    python3 backoff_agent.py --config CONFIG --state STATE stop NAME...     # a person's stop:
+        # cancels a cool-down; the program stays stopped until a person starts it. Call it
+        # after (or instead of) `supervisorctl stop NAME`: supervisor cannot report a stop of a
+        # program that is already STOPPED or FATAL, as it is during a cool-down.
+    python3 backoff_agent.py --config CONFIG --state STATE status          # JSON, one line each
+
+with CONFIG and STATE exactly as in the listener's command line. A NAME that is not a managed
+program exits with status 2 and a message on stderr. The person's intent goes to
+``STATE.person.json`` (written only by these commands); the running agent picks it up within
+``SCAN_SECONDS`` and honours it across its own restarts. A ``supervisorctl start`` is seen
+directly (a run the agent did not start) and cancels a cool-down or a person's stop.
+
+Every decision is one JSON line on stderr (``"decision"``: ``backoff``, ``rearm``,
+``rearm-refused``, ``recovered``, ``reset``, ``crash-loop-stop``, ``manual-start``,
+``manual-stop``, ``hold``, ``release``, ``give-up``, ``state-write-failed``,
+``state-unreadable``, ``settings-reloaded``, ``forgotten``...). The state survives a restart of
+supervisord or of the agent, which then resumes a round mid-stop or mid-probe.
+
+Run by supervisor as ``[eventlistener:...]`` with ``events=PROCESS_STATE`` (``TICK_5`` optional)::
 
     python3 backoff_agent.py --config backoff.json --state /var/lib/restart-policy/backoff.json
 
 ``backoff.json`` lists groups of programs (by supervisor group name) with their settings:
 ``initial``, ``maximum``, ``healthy_reset``, ``start_window`` (seconds), ``start_retries``,
-``max_rearms`` (or null) and ``restart_always``.
+``max_rearms`` (or null), ``restart_always``, and optionally ``exit_codes`` (default ``[0]``) and
+``jitter`` (default 0.2). The agent reads it again on SIGHUP and whenever its mtime changes:
+programs removed are forgotten, programs added adopted, without restarting supervisord.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import http.client
 import json
 import os
+import random
 import select
+import signal
 import socket
 import sys
 import time
 import xmlrpc.client
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
 from typing import IO, Any
 
-STATE_VERSION = 1
-PROBE_POLL_SECONDS = 0.1
-REARM_RETRY_SECONDS = 0.5
+STATE_VERSION = 2
+SCAN_SECONDS = 5.0  # a full getAllProcessInfo this often; events wake the agent in between
+RESPAWN_WINDOW = 3.0  # supervisor respawns within a main-loop tick or two of an exit (int stamps)
+STOP_RETRY_SECONDS = 15.0  # a stop that did not take is asked again after this long
+PROBE_LOST_SECONDS = 10.0  # a probe recorded but never seen (agent died before the call)
+TRANSPORT_RETRY_SECONDS = 1.0
+EXIT_VERDICT_SECONDS = 5.0  # how long an exit waits for its EXITED event before it counts
+WRITE_FAILURE_REPEAT = 60.0  # one state-write-failed line a minute while writes keep failing
+ACTIVE = frozenset({"STARTING", "RUNNING", "BACKOFF", "STOPPING"})
+AGENT = "restart-policy-backoff"
+
+# supervisor.xmlrpc.Faults
+BAD_NAME, SHUTDOWN_STATE, ALREADY_STARTED, NOT_RUNNING = 10, 6, 60, 70
+
+
+# --- settings --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -56,320 +102,745 @@ class Settings:
     max_rearms: int | None = None
     restart_always: bool = True
     start_window: float = 0.0
+    exit_codes: tuple[int, ...] = (0,)
+    jitter: float = 0.2
 
-    def cooldown(self, round_number: int) -> float:
-        return float(min(self.initial * 2 ** (round_number - 1), self.maximum))
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> Settings:
+        """Fields this agent does not know are ignored and new ones default, so that settings
+        files of older and newer library versions both load."""
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in values.items() if k in known}
+        if "exit_codes" in data:
+            data["exit_codes"] = tuple(int(code) for code in data["exit_codes"])
+        return cls(**data)
+
+    def cooldown(self, round_number: int, rng: random.Random) -> tuple[float, float]:
+        """(base, jittered): the base doubles up to ``maximum``; the jitter spreads programs
+        that failed together but never goes past ``maximum``, which bounds recovery."""
+        base = float(min(self.initial * 2 ** (round_number - 1), self.maximum))
+        low = base * (1 - self.jitter)
+        high = min(base * (1 + self.jitter), self.maximum)
+        return base, round(rng.uniform(low, high), 3)
+
+
+def load_settings(path: str) -> dict[str, Settings]:
+    """``[{"settings": {...}, "programs": [name, ...]}, ...]`` -> settings by program name."""
+    with open(path, encoding="utf-8") as file:
+        groups = json.load(file)
+    return {
+        name: Settings.from_json(group["settings"])
+        for group in groups
+        for name in group["programs"]
+    }
+
+
+# --- the pure decision core ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One process as supervisor reports it (``getProcessInfo``; stamps are whole seconds)."""
+
+    name: str  # group:process
+    state: str
+    pid: int = 0
+    start: float = 0.0
+    stop: float = 0.0
+    now: float = 0.0
+    exitstatus: int = 0
+    spawnerr: str = ""
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any]) -> Observation:
+        return cls(
+            name=f"{info['group']}:{info['name']}",
+            state=str(info["statename"]),
+            pid=int(info.get("pid") or 0),
+            start=float(info.get("start") or 0),
+            stop=float(info.get("stop") or 0),
+            now=float(info.get("now") or 0),
+            exitstatus=int(info.get("exitstatus") or 0),
+            spawnerr=str(info.get("spawnerr") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # "start" | "stop" | "log"
+    name: str
+    decision: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
-class ProcessState:
+class Record:
+    """What the agent knows and intends for one process; all of it persisted."""
+
     rounds: int = 0
-    due: float | None = None
     quick_exits: int = 0
-    given_up: bool = False
-    probing: bool = False
-    stopping: bool = False
-    pending_stop: bool = False
-    running_since: float | None = field(default=None)
+    phase: str = "watch"  # watch | cooling | probing | person-stopped | given-up
+    due: float | None = None
+    probe_at: float | None = None  # when the agent asked for its probe
+    probe_start: float | None = None  # the probe's start stamp, once known
+    run_start: float | None = None  # start stamp of the last run seen
+    run_pid: int = 0
+    run_running: bool = False  # that run was seen RUNNING (past its start window)
+    judged: float | None = None  # start stamp of the last run whose end was judged
+    down_since: float | None = None  # stop stamp after which supervisor may respawn by itself
+    stop_for: float | None = None  # start stamp of the run the agent asked to stop
+    stop_at: float | None = None
+    held: bool = False
+    person_stop: float = 0.0  # the last person's stop (PersonFile stamp) already applied
+    retry_transport: bool = False
+    pending_pid: int = 0  # a run whose exit waits for supervisor's verdict on its code
+    pending_ran: float | None = None
+    pending_down: float | None = None
+    pending_at: float | None = None
 
-    def persisted(self) -> dict[str, Any]:
-        data = asdict(self)
-        for transient in ("probing", "stopping", "pending_stop", "running_since"):
-            data.pop(transient)
-        return data
+
+RECORD_FIELDS = {f.name: f.type for f in fields(Record)}
 
 
-class Agent:
-    """The back-off decisions, driven by supervisor's events and a timer."""
+def record_from_json(values: Any) -> Record:
+    if not isinstance(values, dict):
+        raise ValueError("a process record is not an object")
+    record = Record(**{k: v for k, v in values.items() if k in RECORD_FIELDS})
+    if record.phase not in ("watch", "cooling", "probing", "person-stopped", "given-up"):
+        raise ValueError(f"unknown phase {record.phase!r}")
+    for name in ("rounds", "quick_exits", "run_pid"):
+        if not isinstance(getattr(record, name), int) or isinstance(getattr(record, name), bool):
+            raise ValueError(f"{name} is not an integer")
+    for name in ("due", "probe_at", "probe_start", "run_start", "judged", "down_since"):
+        value = getattr(record, name)
+        if value is not None and not isinstance(value, int | float):
+            raise ValueError(f"{name} is not a number")
+    return record
+
+
+class Reconciler:
+    """Every back-off decision, from observations and a clock; no I/O.
+
+    Feed it ``observe`` (supervisor's view of one process), ``exit_fact`` (supervisor's verdict
+    on one run's exit code, from an EXITED event), ``started``/``start_refused``/``stop_refused``
+    (the outcome of what it asked), ``person`` (holds and stops) and ``tick`` (time passing).
+    Each returns the actions to carry out in order: log a decision, start, stop. The caller
+    persists ``to_json()`` before it carries out a start or a stop.
+    """
 
     def __init__(
         self,
         settings: dict[str, Settings],
-        rpc: Any,
+        records: dict[str, Record] | None = None,
         *,
-        state_path: str | None = None,
-        clock: Callable[[], float] = time.time,
-        log: IO[str] = sys.stderr,
+        rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
-        self.rpc = rpc
-        self.state_path = state_path
-        self.clock = clock
-        self.log_stream = log
-        self.states: dict[str, ProcessState] = {}
-        self._load()
+        self.records: dict[str, Record] = dict(records or {})
+        self.rng = rng if rng is not None else random.Random()
+        self.last: dict[str, Observation] = {}
+        self.expected: dict[tuple[str, int], bool] = {}  # (name, pid) -> exit was expected
+        self.person_held: set[str] = set()
+        self.dirty = False
 
-    # --- events -----------------------------------------------------------------------
+    def _new_record(self, name: str) -> Record:
+        return Record(held=name in self.person_held or name.split(":", 1)[0] in self.person_held)
 
-    def on_event(self, event_name: str, payload: dict[str, str]) -> None:
-        group = payload.get("groupname", "")
-        if group not in self.settings:
-            return
-        key = f"{group}:{payload.get('processname', '')}"
-        state = self.states.setdefault(key, ProcessState())
-        new_state = event_name.removeprefix("PROCESS_STATE_")
-        now = self.clock()
-        handler = getattr(self, f"_on_{new_state.lower()}", None)
-        if handler is not None:
-            handler(key, state, self.settings[group], now, payload)
+    # --- inputs --------------------------------------------------------------------------
 
-    def _on_starting(self, key: str, state: ProcessState, s: Settings, now: float, p: Any) -> None:
-        if state.pending_stop:
-            # supervisor respawned a crash-looping process before our stop could land.
-            state.pending_stop = False
-            self._stop(key, state)
-            return
-        if state.probing or p.get("from_state") == "BACKOFF":
-            return  # our probe, or supervisor retrying a start
-        if p.get("from_state") == "EXITED":
-            return  # supervisor's autorestart after an exit; judged on the exit
-        if state.due is not None:
-            state.due = None
-            self._decide(
-                key, "manual-start", state, detail="a person started it; cool-down cancelled"
-            )
+    def group_settings(self, name: str) -> Settings | None:
+        return self.settings.get(name.split(":", 1)[0])
 
-    def _on_running(self, key: str, state: ProcessState, s: Settings, now: float, p: Any) -> None:
-        # Events arrive up to a main-loop tick late: take the spawn time from supervisor, or
-        # else the latest it can have been (RUNNING means it has been up start_window seconds).
-        state.running_since = now - s.start_window
-        try:
-            info = self.rpc.supervisor.getProcessInfo(key)
-            if str(info.get("pid")) == p.get("pid") and info.get("start"):
-                state.running_since = float(info["start"])
-        except (OSError, xmlrpc.client.Error):
-            pass
-        if state.probing:
-            state.probing = False
-            self._decide(key, "recovered", state, detail="the probe reached RUNNING")
+    def exit_fact(self, name: str, pid: int, expected: bool, now: float) -> list[Action]:
+        """supervisor's verdict on the exit of run ``pid`` (its EXITED event)."""
+        r = self.records.get(name)
+        if r is not None and r.pending_at is not None and r.pending_pid == pid:
+            return self._settle_exit(name, expected, now)
+        if len(self.expected) > 4096:
+            self.expected.clear()
+        self.expected[name, pid] = expected
+        return []
 
-    def _on_backoff(self, key: str, state: ProcessState, s: Settings, now: float, p: Any) -> None:
-        if state.probing:  # supervisor's own start retries (the first round) run as documented
-            self._probe_failed(key, state, s, now, stop=True)
+    def observe(self, obs: Observation, now: float) -> list[Action]:
+        s = self.group_settings(obs.name)
+        if s is None:
+            return []
+        acts: list[Action] = []
+        r = self.records.get(obs.name)
+        if r is None:
+            r = self.records[obs.name] = self._new_record(obs.name)
+            self.dirty = True
+        before = dict(vars(r))
+        self.last[obs.name] = obs
+        new_run = obs.start > 0 and (
+            obs.start != r.run_start
+            or (obs.state in ACTIVE and obs.pid and r.run_pid and obs.pid != r.run_pid)
+        )
+        if new_run and r.run_start is not None and r.judged != r.run_start:
+            self._judge_end(obs, r, s, True, now, acts)  # the last run ended; the next is here
+        if new_run:
+            r.run_start, r.run_running = obs.start, False
+            r.run_pid = obs.pid if obs.state in ACTIVE else 0
+        if obs.state in ACTIVE and obs.pid:
+            r.run_pid = obs.pid
+        if obs.state == "RUNNING":
+            r.run_running = True
+        if (
+            r.run_start is not None
+            and r.judged != r.run_start
+            and obs.state not in ("STARTING", "RUNNING", "STOPPING")
+        ):
+            self._judge_end(obs, r, s, False, now, acts)
+        self._current(obs, r, s, now, acts, new_run)
+        if vars(r) != before:
+            self.dirty = True
+        return acts
 
-    def _on_fatal(self, key: str, state: ProcessState, s: Settings, now: float, p: Any) -> None:
-        if state.probing:
-            self._probe_failed(key, state, s, now, stop=False)
-        elif state.due is None and not state.given_up:
-            self._schedule(key, state, s, now, "fatal")
+    def started(self, obs: Observation, now: float) -> list[Action]:
+        """The probe was spawned: ``obs`` is its run (read right after ``startProcess``)."""
+        r = self.records.get(obs.name)
+        if r is not None and r.phase == "probing":
+            r.probe_start = obs.start
+            self.dirty = True
+        return self.observe(obs, now)
 
-    def _probe_failed(
-        self, key: str, state: ProcessState, s: Settings, now: float, *, stop: bool
-    ) -> None:
-        state.probing = False
-        if stop:
-            self._stop(key, state, respawning=False)
-        self._schedule(key, state, s, now, "probe-failed")
+    def stopped(self, obs: Observation, now: float) -> list[Action]:
+        """The agent's stop was accepted: ``obs`` (read right after ``stopProcess``) shows the
+        run it hit, which may be a newer one than the agent aimed at: that run is the agent's."""
+        r = self.records.get(obs.name)
+        if r is not None and obs.state in ("STOPPING", "STOPPED"):
+            r.stop_for = obs.start
+            self.dirty = True
+        return self.observe(obs, now)
 
-    def _on_exited(self, key: str, state: ProcessState, s: Settings, now: float, p: Any) -> None:
-        started, state.running_since = state.running_since, None
-        if p.get("from_state") != "RUNNING" or started is None:
-            return
-        if not s.restart_always and p.get("expected") == "1":
-            return  # an expected exit that supervisor does not restart is no crash
-        ran = now - started
-        if ran >= s.healthy_reset:
-            self._reset(key, state, ran)
-            return
-        state.quick_exits += 1
-        # The first round allows as many quick exits as start-up retries; a probe allows none.
-        limit = s.start_retries if state.rounds == 0 else 1
-        if state.quick_exits < limit:
-            self._save()
-            return
-        self._stop(key, state, respawning=True)
-        self._schedule(key, state, s, now, "crash-loop", ran=round(ran, 3))
+    def start_refused(self, name: str, code: int, message: str, now: float) -> list[Action]:
+        r = self.records.get(name)
+        s = self.group_settings(name)
+        if r is None or s is None or r.phase != "probing":
+            return []
+        acts: list[Action] = []
+        self.dirty = True
+        if code == ALREADY_STARTED:
+            r.phase, r.due, r.probe_at = "watch", None, None
+            acts.append(self._log(name, r, "manual-start", detail="already started by someone"))
+        elif code in (SHUTDOWN_STATE, -1):  # supervisord stopping, or unreachable: try again
+            r.phase, r.due = "cooling", now + TRANSPORT_RETRY_SECONDS
+            r.retry_transport = True
+        else:  # a missing command, a spawn error...: a failed round, retried with the back-off
+            r.down_since = None
+            self._backoff(name, r, s, now, acts, "rearm-refused", detail=message)
+        return acts
 
-    def _on_stopped(self, key: str, state: ProcessState, s: Settings, now: float, p: Any) -> None:
-        state.running_since = None
-        if state.stopping:
-            state.stopping = False
-            return
-        if state.due is not None or state.probing:
-            state.due = None
-            state.probing = False
-            self._decide(
-                key, "manual-stop", state, detail="a person stopped it; cool-down cancelled"
-            )
+    def stop_refused(self, name: str, code: int, message: str) -> list[Action]:
+        r = self.records.get(name)
+        if r is None or code == NOT_RUNNING:
+            return []  # it ended by itself meanwhile; the round goes on
+        return [self._log(name, r, "stop-refused", detail=message)]
 
-    # --- timer ------------------------------------------------------------------------
-
-    def on_timer(self) -> None:
-        now = self.clock()
-        for key, state in sorted(self.states.items()):
-            settings = self.settings.get(key.split(":", 1)[0])
-            if settings is None:
+    def person(self, held: set[str], stops: dict[str, float], now: float) -> list[Action]:
+        """The person's file: names held now, and the stamp of each name's latest stop."""
+        acts: list[Action] = []
+        self.person_held = set(held)
+        for name in list(self.records) + [n for n in self.last if n not in self.records]:
+            if self.group_settings(name) is None:
                 continue
-            if state.probing:
-                self._watch_probe(key, state, settings, now)
-            if state.due is not None and state.due <= now:
-                current = self._statename(key)
-                if current in ("STOPPING", "BACKOFF"):
-                    state.due = now + REARM_RETRY_SECONDS  # let our stop finish first
+            r = self.records.setdefault(name, self._new_record(name))
+            group = name.split(":", 1)[0]
+            want = name in held or group in held
+            if want != r.held:
+                r.held = want
+                self.dirty = True
+                acts.append(self._log(name, r, "hold" if want else "release"))
+                if not want and r.phase in ("cooling", "probing"):
+                    # what happened to the round while held is unknown: go on with it now
+                    r.phase, r.probe_at, r.probe_start = "cooling", None, None
+                    r.due = now if r.due is None else min(r.due, now)
+                if not want and name in self.last:
+                    acts += self.observe(self.last[name], now)
+            stamp = max(stops.get(name, 0.0), stops.get(group, 0.0))
+            if stamp > r.person_stop:
+                r.person_stop = stamp
+                self.dirty = True
+                if r.phase in ("cooling", "probing", "given-up") or r.rounds:
+                    r.phase, r.due, r.probe_at = "person-stopped", None, None
+                    acts.append(
+                        self._log(
+                            name,
+                            r,
+                            "manual-stop",
+                            detail="a person stopped it; cool-down cancelled until a start",
+                        )
+                    )
+        return acts
+
+    def tick(self, now: float) -> list[Action]:
+        acts: list[Action] = []
+        for name, r in sorted(self.records.items()):
+            s = self.group_settings(name)
+            if s is None or r.held:
+                continue
+            obs = self.last.get(name)
+            if r.pending_at is not None and now - r.pending_at >= EXIT_VERDICT_SECONDS:
+                acts += self._settle_exit(name, False, now)  # no verdict came: a crash
+            if r.phase == "cooling" and r.due is not None and r.due <= now:
+                if obs is not None and obs.state in ACTIVE:
+                    r.due = now + 1.0  # a stop still landing, or a start the next look judges
+                    self.dirty = True
                     continue
-                if current in ("STARTING", "RUNNING"):
-                    state.due = None  # someone else started it; its events take over
-                    self._decide(key, "manual-start", state, detail="already started")
+                last_start = max(r.run_start or 0.0, r.stop_for or 0.0)
+                if now < last_start + 1:
+                    # supervisor's start stamps are whole seconds: a probe in the same second
+                    # as the last run could not be told from it
+                    r.due = last_start + 1
+                    self.dirty = True
                     continue
-                state.due = None
-                state.probing = True
-                self._decide(key, "rearm", state, detail="cool-down over; starting one probe")
-                try:
-                    self.rpc.supervisor.startProcess(key, False)
-                except xmlrpc.client.Fault as fault:
-                    state.probing = False
-                    self._decide(key, "rearm-refused", state, detail=fault.faultString)
-            if (
-                state.running_since is not None
-                and now - state.running_since >= settings.healthy_reset
-                and (state.rounds or state.quick_exits)
+                transport = r.retry_transport
+                r.phase, r.due, r.probe_at, r.probe_start = "probing", None, now, None
+                r.retry_transport = False
+                self.dirty = True
+                if not transport:
+                    acts.append(self._log(name, r, "rearm", detail="cool-down over; one probe"))
+                acts.append(Action("start", name))
+            elif (
+                r.phase == "probing"
+                and r.probe_start is None
+                and r.probe_at is not None
+                and now - r.probe_at > PROBE_LOST_SECONDS
+                and (obs is None or obs.state not in ACTIVE)
             ):
-                self._reset(key, state, now - state.running_since)
+                r.probe_at = now  # the agent stopped between recording its probe and asking
+                self.dirty = True
+                acts.append(Action("start", name))
+            elif (
+                obs is not None
+                and obs.state in ACTIVE
+                and r.stop_for == obs.start
+                and r.stop_at is not None
+                and now - r.stop_at > STOP_RETRY_SECONDS
+                and obs.state != "STOPPING"
+            ):
+                r.stop_at = now
+                self.dirty = True
+                acts.append(Action("stop", name))
+        return acts
 
-    def _statename(self, key: str) -> str | None:
-        try:
-            return str(self.rpc.supervisor.getProcessInfo(key).get("statename"))
-        except (OSError, xmlrpc.client.Error):
-            return None
-
-    def _watch_probe(self, key: str, state: ProcessState, s: Settings, now: float) -> None:
-        """supervisor announces a failed start a main-loop tick (1 s) late, just when it would
-        retry by itself; asking it directly stops a failed probe before it is spawned again."""
-        try:
-            info = self.rpc.supervisor.getProcessInfo(key)
-        except (OSError, xmlrpc.client.Error):
-            return
-        if info.get("statename") == "BACKOFF":
-            self._probe_failed(key, state, s, now, stop=True)
-        elif info.get("statename") == "FATAL":
-            self._probe_failed(key, state, s, now, stop=False)
+    def reload(self, settings: dict[str, Settings]) -> list[Action]:
+        acts: list[Action] = []
+        self.settings = settings
+        for name in sorted(self.records):
+            if self.group_settings(name) is None:
+                acts.append(self._log(name, self.records[name], "forgotten"))
+                del self.records[name]
+                self.last.pop(name, None)
+                self.dirty = True
+        return acts
 
     def next_wakeup(self) -> float | None:
-        if any(state.probing for state in self.states.values()):
-            return self.clock() + PROBE_POLL_SECONDS
-        dues = [state.due for state in self.states.values() if state.due is not None]
-        resets = [
-            state.running_since + self.settings[key.split(":", 1)[0]].healthy_reset
-            for key, state in self.states.items()
-            if state.running_since is not None
-            and (state.rounds or state.quick_exits)
-            and key.split(":", 1)[0] in self.settings
-        ]
-        times = dues + resets
+        times: list[float] = []
+        for name, r in self.records.items():
+            s = self.group_settings(name)
+            if s is None or r.held:
+                continue
+            if r.pending_at is not None:
+                times.append(r.pending_at + EXIT_VERDICT_SECONDS)
+            if r.phase == "cooling" and r.due is not None:
+                times.append(r.due)
+            elif r.phase == "probing" and r.probe_start is None and r.probe_at is not None:
+                times.append(r.probe_at + PROBE_LOST_SECONDS)
+            elif r.stop_at is not None and r.phase == "cooling":
+                times.append(r.stop_at + STOP_RETRY_SECONDS)
         return min(times) if times else None
 
-    # --- decisions --------------------------------------------------------------------
+    # --- decisions -----------------------------------------------------------------------
 
-    def _schedule(
-        self, key: str, state: ProcessState, s: Settings, now: float, reason: str, **extra: Any
+    def _judge_end(
+        self,
+        obs: Observation,
+        r: Record,
+        s: Settings,
+        new_run: bool,
+        now: float,
+        acts: list[Action],
     ) -> None:
-        if s.max_rearms is not None and state.rounds >= s.max_rearms:
-            state.given_up = True
-            state.due = None
-            self._decide(
-                key,
-                "give-up",
-                state,
-                reason=reason,
-                detail=f"{state.rounds} rounds of back-off (max_rearms); left stopped for a person",
-                **extra,
-            )
-            return
-        state.rounds += 1
-        state.quick_exits = 0
-        cooldown = s.cooldown(state.rounds)
-        state.due = now + cooldown
-        self._decide(key, "backoff", state, reason=reason, cooldown=cooldown, **extra)
-
-    def _reset(self, key: str, state: ProcessState, ran: float) -> None:
-        had = state.rounds or state.quick_exits
-        state.rounds = 0
-        state.quick_exits = 0
-        state.given_up = False
-        if had:
-            self._decide(
-                key, "reset", state, ran=round(ran, 3), detail="ran cleanly; back-off reset"
-            )
+        """The run ``r.run_start`` is over: say what its end means, once."""
+        run = r.run_start
+        assert run is not None
+        r.judged = run
+        if new_run:
+            stop = obs.stop if run <= obs.stop <= obs.start else None
         else:
-            self._save()
-
-    def _stop(self, key: str, state: ProcessState, *, respawning: bool = True) -> None:
-        state.stopping = True
-        try:
-            self.rpc.supervisor.stopProcess(key, False)
-        except xmlrpc.client.Fault as fault:
-            state.stopping = False
-            if "NOT_RUNNING" in fault.faultString and respawning:
-                state.pending_stop = True  # EXITED now; stopped when supervisor respawns it
-            else:
-                self._decide(key, "stop-refused", state, detail=fault.faultString)
-
-    def adopt_running(self) -> None:
-        """Learn which processes already run (after the agent itself restarted)."""
-        try:
-            infos = self.rpc.supervisor.getAllProcessInfo()
-        except (OSError, xmlrpc.client.Error):
+            stop = obs.stop if obs.stop >= run else None
+        ran = None if stop is None else stop - run
+        if r.phase == "cooling":
+            r.down_since = stop if stop is not None else obs.now
+        if r.stop_for == run:
+            return  # the agent's own stop
+        if r.held:
             return
-        for info in infos:
-            if info.get("group") in self.settings and info.get("statename") == "RUNNING":
-                key = f"{info['group']}:{info['name']}"
-                self.states.setdefault(key, ProcessState()).running_since = float(info["start"])
-
-    def _decide(self, key: str, decision: str, state: ProcessState, **extra: Any) -> None:
-        entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock())),
-            "at": round(self.clock(), 3),
-            "agent": "restart-policy-backoff",
-            "process": key,
-            "decision": decision,
-            "round": state.rounds,
-            **extra,
-        }
-        self.log_stream.write(json.dumps(entry, sort_keys=True) + "\n")
-        self.log_stream.flush()
-        self._save()
-
-    # --- persistence ------------------------------------------------------------------
-
-    def _load(self) -> None:
-        if self.state_path is None or not os.path.exists(self.state_path):
+        name = obs.name
+        if (
+            r.phase == "probing"
+            and r.probe_start is None
+            and r.probe_at is not None
+            and run >= r.probe_at - 1
+        ):
+            r.probe_start = run
+        is_probe = r.phase == "probing" and r.probe_start == run
+        if not new_run and obs.state == "STOPPED" and r.run_pid:
+            if r.phase in ("cooling", "probing") or r.rounds:
+                r.phase, r.due, r.probe_at = "person-stopped", None, None
+                acts.append(
+                    self._log(name, r, "manual-stop", detail="a person stopped it; no restart")
+                )
             return
-        try:
-            with open(self.state_path, encoding="utf-8") as file:
-                data = json.load(file)
-            if data.get("version") != STATE_VERSION:
-                return
-            for key, values in data["processes"].items():
-                self.states[key] = ProcessState(**values)
-        except (OSError, ValueError, TypeError, KeyError):
-            self.states = {}  # a broken state file must not stop the agent
-
-    def _save(self) -> None:
-        if self.state_path is None:
+        expected = self.expected.pop((name, r.run_pid), None)
+        if expected is None and not new_run and obs.state == "EXITED":
+            expected = obs.exitstatus in s.exit_codes
+        reached = (
+            r.run_running or expected is not None or (ran is not None and ran >= s.start_window)
+        )
+        if not reached:
+            if is_probe:
+                self._probe_failed(obs, r, s, now, acts, stop)
+            return  # supervisor's own start-up retries
+        if is_probe:
+            r.phase, r.probe_at, r.quick_exits = "watch", None, 0
+            acts.append(self._log(name, r, "recovered", detail="the probe reached RUNNING"))
+        if expected:
+            return  # an exit code listed in exit_codes is no crash
+        if ran is not None and ran >= s.healthy_reset:
+            self._reset(name, r, ran, acts)
             return
-        data = {
+        if r.phase != "watch":
+            return
+        down = stop if stop is not None else obs.now
+        if expected is None:
+            # supervisor respawned it before the exit code reached the agent (spawn() clears
+            # it): wait for the EXITED event that carries supervisor's verdict, briefly
+            if r.pending_at is not None:
+                self._crash(name, r, s, now, acts, r.pending_ran, r.pending_down)
+            r.pending_pid, r.pending_ran, r.pending_down = r.run_pid, ran, down
+            r.pending_at = now
+            return
+        self._crash(name, r, s, now, acts, ran, down)
+
+    def _crash(
+        self,
+        name: str,
+        r: Record,
+        s: Settings,
+        now: float,
+        acts: list[Action],
+        ran: float | None,
+        down: float | None,
+    ) -> None:
+        r.pending_at = None
+        if r.phase != "watch":
+            return
+        r.quick_exits += 1
+        limit = s.start_retries if r.rounds == 0 else 1
+        if r.quick_exits < limit:
+            return
+        extra = {} if ran is None else {"ran": round(ran, 3)}
+        r.down_since = down
+        self._backoff(name, r, s, now, acts, "crash-loop", **extra)
+
+    def _settle_exit(self, name: str, expected: bool, now: float) -> list[Action]:
+        r = self.records[name]
+        s = self.group_settings(name)
+        acts: list[Action] = []
+        if s is None or r.pending_at is None:
+            return acts
+        if expected:
+            r.pending_at = None
+        else:
+            self._crash(name, r, s, now, acts, r.pending_ran, r.pending_down)
+        self.dirty = True
+        return acts
+
+    def _probe_failed(
+        self,
+        obs: Observation,
+        r: Record,
+        s: Settings,
+        now: float,
+        acts: list[Action],
+        stop: float | None,
+    ) -> None:
+        r.down_since = stop if stop is not None else obs.now
+        self._backoff(obs.name, r, s, now, acts, "probe-failed")
+
+    def _current(
+        self,
+        obs: Observation,
+        r: Record,
+        s: Settings,
+        now: float,
+        acts: list[Action],
+        new_run: bool = False,
+    ) -> None:
+        """What the current state asks for, given the phase."""
+        name = obs.name
+        up = obs.state in ACTIVE
+        if (
+            r.phase in ("person-stopped", "given-up")
+            and (up or new_run)
+            and obs.start != r.stop_for
+        ):
+            if r.phase == "given-up":
+                r.rounds = 0
+            r.phase, r.due = "watch", None
+            acts.append(self._log(name, r, "manual-start", detail="started by a person"))
+        if r.held:
+            return
+        if r.phase == "cooling":
+            if up and obs.start != r.stop_for and obs.state != "STOPPING":
+                respawn = r.down_since is not None and obs.start - r.down_since <= RESPAWN_WINDOW
+                if respawn:
+                    r.stop_for, r.stop_at = obs.start, now
+                    acts.append(
+                        self._log(
+                            name,
+                            r,
+                            "crash-loop-stop",
+                            detail="stopping supervisor's respawn during the cool-down",
+                            pid=obs.pid,
+                        )
+                    )
+                    acts.append(Action("stop", name))
+                else:
+                    r.phase, r.due = "watch", None
+                    acts.append(
+                        self._log(
+                            name, r, "manual-start", detail="started by someone; cool-down off"
+                        )
+                    )
+        elif r.phase == "probing":
+            if (
+                r.probe_start is None
+                and up
+                and r.probe_at is not None
+                and obs.start >= r.probe_at - 1
+            ):
+                r.probe_start = obs.start
+            if obs.state == "RUNNING" and obs.start == r.probe_start:
+                r.phase, r.probe_at, r.quick_exits = "watch", None, 0
+                acts.append(self._log(name, r, "recovered", detail="the probe reached RUNNING"))
+        if r.phase == "watch":
+            if obs.state == "FATAL" and r.judged == r.run_start:
+                r.down_since = None  # supervisor never leaves FATAL by itself
+                self._backoff(name, r, s, now, acts, "fatal")
+            elif (
+                obs.state == "RUNNING"
+                and (r.rounds or r.quick_exits)
+                and obs.now - obs.start >= s.healthy_reset
+            ):
+                self._reset(name, r, obs.now - obs.start, acts)
+        # a probe that failed and sits in BACKOFF: stop it before supervisor retries it
+        if (
+            r.phase == "cooling"
+            and obs.state == "BACKOFF"
+            and r.stop_for != obs.start
+            and r.judged == obs.start
+        ):
+            r.stop_for, r.stop_at = obs.start, now
+            acts.append(Action("stop", name))
+
+    def _backoff(
+        self,
+        name: str,
+        r: Record,
+        s: Settings,
+        now: float,
+        acts: list[Action],
+        reason: str,
+        **extra: Any,
+    ) -> None:
+        r.quick_exits = 0
+        r.probe_at = r.probe_start = None
+        if s.max_rearms is not None and r.rounds >= s.max_rearms:
+            r.phase, r.due = "given-up", None
+            acts.append(
+                self._log(
+                    name,
+                    r,
+                    "give-up",
+                    reason=reason,
+                    detail=f"{r.rounds} rounds of back-off (max_rearms); left stopped for a person",
+                    **extra,
+                )
+            )
+            return
+        r.rounds += 1
+        base, cooldown = s.cooldown(r.rounds, self.rng)
+        r.phase, r.due = "cooling", now + cooldown
+        acts.append(
+            self._log(name, r, "backoff", reason=reason, cooldown=cooldown, base=base, **extra)
+        )
+        obs = self.last.get(name)
+        # the run now up is supervisor's respawn (or its start-up retry): stop it at once
+        if (
+            obs is not None
+            and obs.state in ACTIVE
+            and obs.state != "STOPPING"
+            and (obs.start != r.run_start or obs.state == "BACKOFF" or r.judged == obs.start)
+        ):
+            r.stop_for, r.stop_at = obs.start, now
+            acts.append(Action("stop", name))
+
+    def _reset(self, name: str, r: Record, ran: float, acts: list[Action]) -> None:
+        had = r.rounds or r.quick_exits
+        r.rounds = r.quick_exits = 0
+        r.phase, r.due = "watch", None
+        if had:
+            acts.append(
+                self._log(name, r, "reset", ran=round(ran, 3), detail="ran cleanly; back-off reset")
+            )
+
+    def _log(self, name: str, r: Record, decision: str, **extra: Any) -> Action:
+        return Action("log", name, decision, {"round": r.rounds, **extra})
+
+    # --- persistence ---------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
             "version": STATE_VERSION,
-            "processes": {key: state.persisted() for key, state in sorted(self.states.items())},
+            "processes": {name: dict(vars(r)) for name, r in sorted(self.records.items())},
         }
-        folder = os.path.dirname(self.state_path) or "."
+
+    @staticmethod
+    def records_from_json(data: Any) -> dict[str, Record]:
+        """Records from a state document; ValueError for any shape but the right one."""
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            raise ValueError("not a version-2 state document")
+        processes = data.get("processes")
+        if not isinstance(processes, dict):
+            raise ValueError("processes is not an object")
+        try:
+            return {str(k): record_from_json(v) for k, v in processes.items()}
+        except TypeError as error:
+            raise ValueError(str(error)) from error
+
+    def check(self) -> list[str]:
+        """Invariants (used by the model test): what is wrong with the records, if anything."""
+        problems = []
+        for name, r in self.records.items():
+            if r.phase == "cooling" and r.due is None and not r.held:
+                problems.append(f"{name}: cooling without a due time")
+            if r.phase == "probing" and r.probe_at is None and r.probe_start is None:
+                problems.append(f"{name}: probing without a probe")
+        return problems
+
+
+# --- files: the agent's state and the person's intent ----------------------------------------
+
+
+class StateFile:
+    """The agent's state; any failure to write keeps the agent going, with a decision line."""
+
+    def __init__(self, path: str | None, emit: Callable[[dict[str, Any]], None]) -> None:
+        self.path = path
+        self.emit = emit
+        self.failing_since: float | None = None
+        self.last_report = 0.0
+
+    def load(self) -> dict[str, Record]:
+        if self.path is None or not os.path.lexists(self.path):
+            return {}
+        try:
+            with open(self.path, encoding="utf-8") as file:
+                return Reconciler.records_from_json(json.load(file))
+        except (OSError, ValueError) as error:
+            self.emit(
+                {
+                    "decision": "state-unreadable",
+                    "detail": f"{self.path}: {error}; starting afresh, it will be replaced",
+                }
+            )
+            return {}
+
+    def save(self, document: dict[str, Any], now: float) -> bool:
+        if self.path is None:
+            return True
+        temporary = f"{self.path}.tmp"
+        try:
+            folder = os.path.dirname(self.path) or "."
+            os.makedirs(folder, exist_ok=True)
+            if os.path.isdir(self.path) and not os.path.islink(self.path):
+                raise IsADirectoryError(f"{self.path} is a directory")
+            with open(temporary, "w", encoding="utf-8") as file:
+                json.dump(document, file, sort_keys=True, separators=(",", ":"))
+            os.replace(temporary, self.path)
+        except OSError as error:
+            if self.failing_since is None or now - self.last_report >= WRITE_FAILURE_REPEAT:
+                self.emit(
+                    {
+                        "decision": "state-write-failed",
+                        "detail": f"{error}; going on from memory",
+                    }
+                )
+                self.last_report = now
+            if self.failing_since is None:
+                self.failing_since = now
+            return False
+        if self.failing_since is not None:
+            self.emit({"decision": "state-write-recovered"})
+            self.failing_since = None
+        return True
+
+
+class PersonFile:
+    """``STATE.person.json``: holds and stops, written only by the command line."""
+
+    def __init__(self, state_path: str) -> None:
+        self.path = f"{state_path}.person.json"
+        self.seen: tuple[float, int] | None = None
+
+    def read(self) -> tuple[set[str], dict[str, float]]:
+        try:
+            with open(self.path, encoding="utf-8") as file:
+                data = json.load(file)
+            held = {str(n) for n in data.get("held", [])}
+            stops = {str(k): float(v) for k, v in data.get("stops", {}).items()}
+            return held, stops
+        except (OSError, ValueError, TypeError, AttributeError):
+            return set(), {}
+
+    def changed(self) -> bool:
+        try:
+            st = os.stat(self.path)
+            key: tuple[float, int] | None = (st.st_mtime, st.st_size)
+        except OSError:
+            key = None
+        if key == self.seen:
+            return False
+        self.seen = key
+        return True
+
+    def update(self, change: Callable[[set[str], dict[str, float]], None]) -> None:
+        folder = os.path.dirname(self.path) or "."
         os.makedirs(folder, exist_ok=True)
-        temporary = f"{self.state_path}.tmp"
-        with open(temporary, "w", encoding="utf-8") as file:
-            json.dump(data, file, sort_keys=True)
-        os.replace(temporary, self.state_path)
+        with open(f"{self.path}.lock", "a", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            held, stops = self.read()
+            change(held, stops)
+            temporary = f"{self.path}.tmp"
+            with open(temporary, "w", encoding="utf-8") as file:
+                json.dump({"held": sorted(held), "stops": stops}, file, sort_keys=True)
+            os.replace(temporary, self.path)
 
 
-# --- supervisor's event listener protocol and XML-RPC over its unix socket ------------------
+# --- supervisor: XML-RPC over its unix socket and the event listener protocol -----------------
 
 
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=10)
+        super().__init__("localhost", timeout=30)
         self.socket_path = path
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(10)
+        sock.settimeout(30)
         sock.connect(self.socket_path)
         self.sock = sock
 
@@ -394,53 +865,279 @@ def parse_tokens(line: str) -> dict[str, str]:
     return dict(token.split(":", 1) for token in line.split() if ":" in token)
 
 
-def load_settings(path: str) -> dict[str, Settings]:
-    """``[{"settings": {...}, "programs": [name, ...]}, ...]`` -> settings by program name."""
-    with open(path, encoding="utf-8") as file:
-        groups = json.load(file)
-    return {name: Settings(**group["settings"]) for group in groups for name in group["programs"]}
+class Listener:
+    """Carries out the reconciler's actions against supervisord and feeds back what it sees."""
 
+    def __init__(
+        self,
+        config_path: str,
+        state_path: str | None,
+        rpc: Any,
+        *,
+        clock: Callable[[], float] = time.time,
+        log: IO[str] = sys.stderr,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.rpc = rpc
+        self.clock = clock
+        self.log_stream = log
+        self.state = StateFile(state_path, self._emit_plain)
+        self.person = PersonFile(state_path) if state_path else None
+        self.config_seen = self._config_key()
+        self.core = Reconciler(load_settings(config_path), self.state.load(), rng=rng)
+        self.reload_requested = False
+        self.last_scan = 0.0
 
-def serve(agent: Agent, stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    """supervisor's listener protocol: READY, one event, RESULT; timers run between events."""
-    while True:
-        stdout.write(b"READY\n")
-        stdout.flush()
-        while True:
-            wakeup = agent.next_wakeup()
-            timeout = 1.0 if wakeup is None else max(0.0, min(1.0, wakeup - agent.clock()))
-            readable, _, _ = select.select([stdin], [], [], timeout)
-            if readable:
-                break
-            agent.on_timer()
-        header_line = stdin.readline()
-        if not header_line:
-            return  # supervisord went away
-        headers = parse_tokens(header_line.decode("utf-8"))
-        body = stdin.read(int(headers.get("len", "0"))).decode("utf-8")
-        first_line = body.split("\n", 1)[0]
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _emit_plain(self, entry: dict[str, Any]) -> None:
+        now = self.clock()
+        line = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+            "at": round(now, 3),
+            "agent": AGENT,
+            **entry,
+        }
+        self.log_stream.write(json.dumps(line, sort_keys=True) + "\n")
+        self.log_stream.flush()
+
+    def _config_key(self) -> tuple[float, int] | None:
         try:
-            agent.on_event(headers.get("eventname", ""), parse_tokens(first_line))
-        except Exception as exc:  # one bad event must not kill the agent
-            sys.stderr.write(
-                json.dumps({"agent": "restart-policy-backoff", "error": repr(exc)}) + "\n"
-            )
-        agent.on_timer()
-        stdout.write(b"RESULT 2\nOK")
-        stdout.flush()
+            st = os.stat(self.config_path)
+            return (st.st_mtime, st.st_size)
+        except OSError:
+            return None
+
+    def _save(self) -> None:
+        if self.core.dirty:
+            self.core.dirty = False
+            self.state.save(self.core.to_json(), self.clock())
+
+    def carry_out(self, actions: Iterable[Action]) -> None:
+        pending = list(actions)
+        self._save()  # intent first: a restart after the call then knows the call was ours
+        while pending:
+            action = pending.pop(0)
+            if action.kind == "log":
+                self._emit_plain(
+                    {"process": action.name, "decision": action.decision, **action.extra}
+                )
+            elif action.kind == "start":
+                pending += self._start(action.name)
+                self._save()
+            elif action.kind == "stop":
+                pending += self._stop(action.name)
+                self._save()
+        self._save()
+
+    def _start(self, name: str) -> list[Action]:
+        now = self.clock()
+        try:
+            self.rpc.supervisor.startProcess(name, False)
+        except xmlrpc.client.Fault as fault:
+            return self.core.start_refused(name, fault.faultCode, fault.faultString, now)
+        except (OSError, xmlrpc.client.Error) as error:
+            return self.core.start_refused(name, -1, repr(error), now)
+        try:
+            info = self.rpc.supervisor.getProcessInfo(name)
+        except (OSError, xmlrpc.client.Error):
+            return []
+        return self.core.started(Observation.from_info(info), now)
+
+    def _stop(self, name: str) -> list[Action]:
+        try:
+            self.rpc.supervisor.stopProcess(name, False)
+        except xmlrpc.client.Fault as fault:
+            return self.core.stop_refused(name, fault.faultCode, fault.faultString)
+        except (OSError, xmlrpc.client.Error) as error:
+            return self.core.stop_refused(name, -1, repr(error))
+        try:
+            info = self.rpc.supervisor.getProcessInfo(name)
+        except (OSError, xmlrpc.client.Error):
+            return []
+        return self.core.stopped(Observation.from_info(info), self.clock())
+
+    # --- wake-ups ------------------------------------------------------------------------
+
+    def look(self, name: str) -> None:
+        try:
+            info = self.rpc.supervisor.getProcessInfo(name)
+        except (OSError, xmlrpc.client.Error):
+            return
+        self.carry_out(self.core.observe(Observation.from_info(info), self.clock()))
+
+    def scan(self) -> None:
+        """Everything at once: settings, the person's file, and every process's state."""
+        self.last_scan = self.clock()
+        key = self._config_key()
+        if self.reload_requested or key != self.config_seen:
+            self.reload_requested = False
+            self.config_seen = key
+            try:
+                settings = load_settings(self.config_path)
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+                self._emit_plain({"decision": "settings-unreadable", "detail": repr(error)})
+            else:
+                self._emit_plain({"decision": "settings-reloaded", "programs": len(settings)})
+                self.carry_out(self.core.reload(settings))
+        try:
+            infos = self.rpc.supervisor.getAllProcessInfo()
+        except (OSError, xmlrpc.client.Error):
+            infos = []
+        now = self.clock()
+        actions: list[Action] = []
+        for info in infos:
+            actions += self.core.observe(Observation.from_info(info), now)
+        self.carry_out(actions)
+        self.check_person()
+
+    def check_person(self) -> None:
+        if self.person is not None and self.person.changed():
+            held, stops = self.person.read()
+            self.carry_out(self.core.person(held, stops, self.clock()))
+
+    def on_event(self, event_name: str, payload: dict[str, str]) -> None:
+        if event_name.startswith("TICK_"):
+            if self.clock() - self.last_scan >= SCAN_SECONDS - 0.5:
+                self.scan()
+            return
+        group = payload.get("groupname", "")
+        if group not in self.core.settings:
+            return
+        name = f"{group}:{payload.get('processname', '')}"
+        if event_name == "PROCESS_STATE_EXITED" and payload.get("pid", "").isdigit():
+            expected = payload.get("expected") == "1"
+            now = self.clock()
+            self.carry_out(self.core.exit_fact(name, int(payload["pid"]), expected, now))
+        self.look(name)
+
+    def on_timer(self) -> None:
+        now = self.clock()
+        if self.reload_requested or now - self.last_scan >= SCAN_SECONDS:
+            self.scan()
+        else:
+            self.check_person()
+        self.carry_out(self.core.tick(self.clock()))
+
+    def timeout(self) -> float:
+        now = self.clock()
+        wakeups = [self.last_scan + SCAN_SECONDS]
+        due = self.core.next_wakeup()
+        if due is not None:
+            wakeups.append(due)
+        return max(0.0, min(wakeups) - now)
+
+    def serve(self, stdin: IO[bytes], stdout: IO[bytes]) -> None:
+        """supervisor's listener protocol: READY, one event, RESULT; timers run between events."""
+        self.scan()
+        while True:
+            stdout.write(b"READY\n")
+            stdout.flush()
+            while True:
+                if self.reload_requested:
+                    self.on_timer()
+                readable, _, _ = select.select([stdin], [], [], self.timeout())
+                if readable:
+                    break
+                self.on_timer()
+            header_line = stdin.readline()
+            if not header_line:
+                return  # supervisord went away
+            headers = parse_tokens(header_line.decode("utf-8"))
+            body = stdin.read(int(headers.get("len", "0"))).decode("utf-8")
+            try:
+                self.on_event(headers.get("eventname", ""), parse_tokens(body.split("\n", 1)[0]))
+                self.carry_out(self.core.tick(self.clock()))
+            except Exception as exc:  # one bad event must not kill the agent
+                self._emit_plain({"decision": "agent-error", "detail": repr(exc)})
+            stdout.write(b"RESULT 2\nOK")
+            stdout.flush()
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def _resolve(names: list[str], settings: dict[str, Settings]) -> list[str]:
+    if names == ["all"]:
+        return sorted(settings)
+    unknown = [n for n in names if n.split(":", 1)[0] not in settings]
+    if unknown:
+        known = ", ".join(sorted(settings)) or "none"
+        raise SystemExit(
+            f"backoff_agent: not a program under the back-off agent: {', '.join(unknown)} "
+            f"(managed programs: {known})"
+        )
+    return names
+
+
+def person_command(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        sys.stderr.write(f"backoff_agent: cannot read {args.config}: {error}\n")
+        return 2
+    person = PersonFile(args.state)
+    if args.command == "status":
+        held = person.read()[0]
+        records: dict[str, Record] = {}
+        try:
+            with open(args.state, encoding="utf-8") as file:
+                records = Reconciler.records_from_json(json.load(file))
+        except (OSError, ValueError):
+            pass
+        for name in sorted(set(records) | set(settings)):
+            r = records.get(name)
+            group = name.split(":", 1)[0]
+            line = {"process": name, "held": name in held or group in held}
+            if r is not None:
+                line.update(phase=r.phase, round=r.rounds, due=r.due)
+            sys.stdout.write(json.dumps(line, sort_keys=True) + "\n")
+        return 0
+    try:
+        names = _resolve(args.names, settings)
+    except SystemExit as error:
+        sys.stderr.write(f"{error}\n")
+        return 2
+    if not names:
+        sys.stderr.write("backoff_agent: no program named\n")
+        return 2
+    stamp = time.time()
+
+    def change(held: set[str], stops: dict[str, float]) -> None:
+        for name in names:
+            if args.command == "hold":
+                held.add(name)
+            elif args.command == "release":
+                held.discard(name)
+                for other in [h for h in held if h.split(":", 1)[0] == name]:
+                    held.discard(other)
+            else:
+                stops[name] = stamp
+
+    person.update(change)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--config", required=True, help="backoff.json: settings per program")
-    parser.add_argument("--state", required=True, help="where the round counts are kept")
+    parser.add_argument("--state", required=True, help="where the agent keeps its state")
+    parser.add_argument("command", nargs="?", choices=["hold", "release", "stop", "status"])
+    parser.add_argument("names", nargs="*", metavar="NAME")
     args = parser.parse_args(argv)
+    if args.command is not None:
+        raise SystemExit(person_command(args))
     url = os.environ.get("SUPERVISOR_SERVER_URL", "")
     if not url:
         raise SystemExit("SUPERVISOR_SERVER_URL is not set: run me as a supervisor eventlistener")
-    agent = Agent(load_settings(args.config), supervisor_rpc(url), state_path=args.state)
-    agent.adopt_running()
-    serve(agent, sys.stdin.buffer, sys.stdout.buffer)
+    listener = Listener(args.config, args.state, supervisor_rpc(url))
+
+    def hangup(signum: int, frame: object) -> None:
+        listener.reload_requested = True
+
+    signal.signal(signal.SIGHUP, hangup)
+    listener.serve(sys.stdin.buffer, sys.stdout.buffer)
 
 
 if __name__ == "__main__":
