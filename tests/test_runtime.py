@@ -1,4 +1,9 @@
-"""restart_policy.runtime in real subprocesses: log then re-raise, handled exits, graceful stop."""
+"""restart_policy.runtime in real subprocesses: log then re-raise, handled exits, graceful stop.
+
+Every daemon runs with default output buffering (PYTHONUNBUFFERED removed). To see a test fail
+against an older runtime, point RUNTIME_UNDER_TEST at a folder holding that ``restart_policy``
+package: it goes first on the children's PYTHONPATH.
+"""
 
 from __future__ import annotations
 
@@ -25,14 +30,27 @@ def daemon(tmp_path: Path, body: str) -> Path:
     return path
 
 
-def start(path: Path, *extra: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def child_env(**extra: str) -> dict[str, str]:
+    """The test's environment with default buffering, and the runtime under test first."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    paths = [str(ROOT / "constructs"), env.get("PYTHONPATH", "")]
+    if os.environ.get("RUNTIME_UNDER_TEST"):
+        paths.insert(0, os.environ["RUNTIME_UNDER_TEST"])
+    env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
+    env.update(extra)
+    return env
+
+
+def start(
+    path: Path, *extra: str, env: dict[str, str] | None = None, stdin: int | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, *extra, str(path)],
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=child_env() if env is None else env,
     )
 
 
@@ -56,7 +74,7 @@ def wait_for(path: Path, timeout: float = 10) -> None:
         time.sleep(0.02)
 
 
-def test_unknown_exception_is_one_json_line_then_reraised(tmp_path: Path) -> None:
+def test_unknown_exception_is_one_json_line_and_exit_1(tmp_path: Path) -> None:
     path = daemon(
         tmp_path,
         """
@@ -73,11 +91,25 @@ def test_unknown_exception_is_one_json_line_then_reraised(tmp_path: Path) -> Non
     assert line["level"] == "ERROR"
     assert line["process"] == "daemon.py"
     assert line["event"] == "crash"
+    assert line["exit_code"] == 1
     assert line["exception"]["type"] == "__main__.DatabaseGone"
     assert line["exception"]["message"] == "connection reset by peer"
-    assert "raise DatabaseGone" in line["exception"]["traceback"]
-    assert "Traceback (most recent call last)" in err.split("\n", 1)[1]  # re-raised after the line
+    assert "raise DatabaseGone" in line["exception"]["stacktrace"]
     assert {"time", "pid"} <= set(line)
+
+
+def test_no_raw_traceback_follows_the_crash_line(tmp_path: Path) -> None:
+    path = daemon(
+        tmp_path,
+        """
+        def main():
+            raise ConnectionError("db gone")
+        runtime.run(main)
+        """,
+    )
+    code, _, err = finish(start(path))
+    assert code == 1
+    assert len(err.splitlines()) == 1, err  # the JSON line only: one CloudWatch event
 
 
 def test_handled_exception_is_logged_at_its_level_and_exits_cleanly(tmp_path: Path) -> None:
