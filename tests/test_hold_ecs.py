@@ -107,6 +107,15 @@ def events(lines: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [line for line in lines if line.get("event") == name]
 
 
+def story(ecs: EcsService) -> str:
+    """What the containers said, for a failure message."""
+    said = [
+        (x.get("event"), x.get("message")) for x in ecs.json_lines() if x.get("event") != "crash"
+    ]
+    kinds = [(e.kind, e.task) for e in ecs.events]
+    return f"harness events {kinds[:20]}; hold lines {said[:8]}"
+
+
 def wait_for_line(ecs: EcsService, name: str, timeout: float = GENEROUS) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -163,7 +172,7 @@ def test_ecs_alone_replaces_the_task_after_every_early_crash(tmp_path: Path, kin
     # A long period, so that no start on a slow machine outlives it.
     ecs, _ = service(tmp_path, DAEMONS[kind], rule=RestartRule(restart_attempt_period=30.0))
     with ecs:
-        assert ecs.wait_for("replace", 3, GENEROUS)
+        assert ecs.wait_for("replace", 3, GENEROUS), story(ecs)
     assert ecs.count("restart") == 0
     assert [e.detail["restart_count"] for e in ecs.of("container-start")][:3] == [0, 0, 0]
     reasons = {e.detail["reason"] for e in ecs.of("task-stop")}
@@ -173,7 +182,7 @@ def test_ecs_alone_replaces_the_task_after_every_early_crash(tmp_path: Path, kin
 def test_ecs_alone_restarts_a_late_crash_in_place_at_once(tmp_path: Path) -> None:
     ecs, _ = service(tmp_path, wrapped_daemon, lives="1.5")
     with ecs:
-        assert ecs.wait_for("restart", 2, GENEROUS)
+        assert ecs.wait_for("restart", 2, GENEROUS), story(ecs)
     assert ecs.count("replace") == 0
     lines = ecs.json_lines()
     assert len(events(lines, "crash")) >= 2
@@ -187,7 +196,7 @@ def test_ecs_alone_restarts_a_late_crash_in_place_at_once(tmp_path: Path) -> Non
 def test_the_hold_turns_early_crashes_into_restarts_in_place(tmp_path: Path, kind: str) -> None:
     ecs, _ = service(tmp_path, DAEMONS[kind], hold=HOLD)
     with ecs:
-        assert ecs.wait_for("restart", 4, GENEROUS)
+        assert ecs.wait_for("restart", 4, GENEROUS), story(ecs)
     assert ecs.count("replace") == 0
     exits = ecs.of("exit")[:4]  # the last one is the harness's stop
     assert {e.detail["exit_code"] for e in exits} == {CRASH_CODE[kind]}
@@ -197,7 +206,7 @@ def test_the_hold_turns_early_crashes_into_restarts_in_place(tmp_path: Path, kin
 def test_the_hold_backs_off_crash_after_crash(tmp_path: Path, kind: str) -> None:
     ecs, _ = service(tmp_path, DAEMONS[kind], hold=HOLD)
     with ecs:
-        assert ecs.wait_for("restart", 4, GENEROUS)
+        assert ecs.wait_for("restart", 4, GENEROUS), story(ecs)
     holds = events(ecs.json_lines(), "hold")[:4]
     assert [h["n"] for h in holds] == [0, 1, 2, 3]
     assert [h["backoff"] for h in holds] == [0.3, 0.6, 1.2, 1.2]
@@ -207,7 +216,7 @@ def test_the_hold_backs_off_crash_after_crash(tmp_path: Path, kind: str) -> None
 def test_the_hold_wraps_a_shell_script(tmp_path: Path) -> None:
     ecs, _ = service(tmp_path, wrapped_shell, hold=HOLD)
     with ecs:
-        assert ecs.wait_for("restart", 2, GENEROUS)
+        assert ecs.wait_for("restart", 2, GENEROUS), story(ecs)
     assert ecs.count("replace") == 0
     crashes = events(ecs.json_lines(), "crash")
     assert crashes[0]["exit_code"] == 5
@@ -218,7 +227,7 @@ def test_a_healthy_run_starts_the_back_off_again(tmp_path: Path) -> None:
     # Two quick crashes, one after a healthy run longer than healthy_reset, then quick again.
     ecs, _ = service(tmp_path, wrapped_daemon, lives="0.1 0.1 3.5 0.1", hold=HOLD)
     with ecs:
-        assert ecs.wait_for("restart", 4, GENEROUS)
+        assert ecs.wait_for("restart", 4, GENEROUS), story(ecs)
     holds = events(ecs.json_lines(), "hold")[:4]
     assert [(h["n"], h["source"]) for h in holds] == [
         (0, "metadata+state"),
@@ -231,7 +240,7 @@ def test_a_healthy_run_starts_the_back_off_again(tmp_path: Path) -> None:
 def test_the_metadata_alone_counts_restarts_without_a_volume(tmp_path: Path) -> None:
     ecs, _ = service(tmp_path, wrapped_daemon, hold=HOLD, volume=False)
     with ecs:
-        assert ecs.wait_for("restart", 3, GENEROUS)
+        assert ecs.wait_for("restart", 3, GENEROUS), story(ecs)
     assert ecs.count("replace") == 0
     holds = events(ecs.json_lines(), "hold")[:3]
     assert [(h["n"], h["source"]) for h in holds] == [
@@ -271,7 +280,7 @@ def test_no_endpoint_and_no_volume_is_a_plain_exit_with_a_warning(tmp_path: Path
         rule=RestartRule(restart_attempt_period=30.0),
     )
     with ecs:
-        assert ecs.wait_for("replace", 2, GENEROUS)
+        assert ecs.wait_for("replace", 2, GENEROUS), story(ecs)
     lines = ecs.json_lines()
     skipped = events(lines, "hold_skipped")
     assert len(skipped) >= 2
@@ -283,7 +292,7 @@ def test_a_malformed_endpoint_holds_with_the_state_file(tmp_path: Path) -> None:
     ecs, _ = service(tmp_path, wrapped_daemon, hold=HOLD)
     ecs.metadata.answers["task-1"] = b"<html>not the agent</html>"
     with ecs:
-        assert ecs.wait_for("restart", 3, GENEROUS)
+        assert ecs.wait_for("restart", 3, GENEROUS), story(ecs)
     assert ecs.count("replace") == 0
     lines = ecs.json_lines()
     assert [h["n"] for h in events(lines, "hold")[:3]] == [0, 1, 2]
@@ -303,7 +312,7 @@ def test_an_unreachable_endpoint_holds_with_the_state_file(tmp_path: Path) -> No
         env={"ECS_CONTAINER_METADATA_URI_V4": closed},
     )
     with ecs:
-        assert ecs.wait_for("restart", 2, GENEROUS)
+        assert ecs.wait_for("restart", 2, GENEROUS), story(ecs)
     assert ecs.count("replace") == 0
     lines = ecs.json_lines()
     assert [h["n"] for h in events(lines, "hold")[:2]] == [0, 1]
@@ -318,6 +327,6 @@ def test_malformed_hold_settings_are_a_plain_exit_with_a_warning(tmp_path: Path)
         rule=RestartRule(restart_attempt_period=30.0),
     )
     with ecs:
-        assert ecs.wait_for("replace", 1, GENEROUS)
+        assert ecs.wait_for("replace", 1, GENEROUS), story(ecs)
     skipped = events(ecs.json_lines(), "hold_skipped")
     assert "need 0 <= jitter < 1" in skipped[0]["message"]

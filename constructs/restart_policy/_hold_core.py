@@ -387,7 +387,10 @@ def _hold(
         if problem:
             problems.append(problem)
     else:
-        problems.append(f"{METADATA_ENV_VAR} is not set (not on ECS, or agent older than 1.39.0)")
+        problems.append(
+            f"{METADATA_ENV_VAR} is not set (not on ECS, or an EC2 agent before 1.39.0 "
+            "or a Fargate platform before 1.4.0)"
+        )
     state: HoldState | None = None
     path: str | None = None
     if settings.state_dir is None:
