@@ -314,3 +314,66 @@ def test_log_level_of_wrong_type_is_a_type_error() -> None:
 def test_item_refuses_bad_handled_too() -> None:
     with pytest.raises(TypeError, match="handled"), runtime.item("x", handled={"E": "INFO"}):  # type: ignore[dict-item]
         pass
+
+
+async def _async_main(life: object) -> None:
+    raise AssertionError("main must not start")
+
+
+def _generator_main(life: object) -> Any:
+    yield life
+
+
+@pytest.mark.parametrize(
+    ("main", "match"),
+    [
+        (_async_main(None), "coroutine object"),
+        (_generator_main, "generator function"),
+        (lambda life, extra: None, "cannot be called either way"),
+        (lambda *, life: None, "cannot be called either way"),
+        ("main", "must be a function"),
+    ],
+    ids=["coroutine-object", "generator", "two-parameters", "keyword-only", "not-callable"],
+)
+def test_anything_run_cannot_run_is_a_type_error_before_it_starts(main: Any, match: str) -> None:
+    try:
+        with pytest.raises(TypeError, match=match):
+            runtime.run(main)
+    finally:
+        if hasattr(main, "close"):
+            main.close()
+
+
+async def _async_describe(value: object) -> str:
+    return ""
+
+
+@pytest.mark.parametrize(
+    ("describe", "match"),
+    [("id", "describe must be a function"), (_async_describe, "coroutine function")],
+    ids=["not-callable", "coroutine-function"],
+)
+def test_a_describe_hook_that_is_not_a_plain_function_is_a_type_error(
+    describe: Any, match: str
+) -> None:
+    with pytest.raises(TypeError, match=match):
+        runtime.run(_never, describe=describe)
+    with pytest.raises(TypeError, match=match), runtime.item("x", describe=describe):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("signals", "match"),
+    [((), "stop_signals is empty"), ((signal.SIGKILL,), "SIGKILL cannot be caught")],
+    ids=["empty", "sigkill"],
+)
+def test_stop_signals_that_cannot_stop_gracefully_are_a_value_error(
+    signals: tuple[int, ...], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        runtime.run(_never, stop_signals=signals)
+
+
+def test_submitting_a_coroutine_function_to_the_executor_is_a_type_error() -> None:
+    with runtime.executor(max_workers=1) as pool, pytest.raises(TypeError, match="coroutine"):
+        pool.submit(_async_describe, "x")
