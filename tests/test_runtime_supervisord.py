@@ -1,10 +1,13 @@
-"""A daemon written with runtime.run under the real supervisord and a rendered program config."""
+"""A daemon written with runtime.run under the real supervisord and a rendered program config.
+
+The daemon runs with default output buffering: ``env -u PYTHONUNBUFFERED`` in its command."""
 
 from __future__ import annotations
 
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,7 @@ from tests.supervisor_harness import Supervisord
 pytestmark = pytest.mark.supervisord
 
 DAEMON = """
-import sys, time
+import asyncio, sys, time
 from pathlib import Path
 from restart_policy import runtime
 
@@ -36,7 +39,19 @@ def main(life):
         time.sleep(0.5)
         (folder / "done").write_text(str(n))
 
-runtime.run(main, handled={ConcurrencyException: "WARNING"})
+def zero_arg_main():
+    (folder / "started").write_text("zero-arg")
+    time.sleep(600)  # no item boundary: the stop is raised in here
+
+async def async_main(life):
+    (folder / "started").write_text("async")
+    while not await life.wait(600):
+        pass
+    (folder / "done").write_text("async")
+
+mode = (folder / "mode").read_text().strip()
+entry = {"zero-arg": zero_arg_main, "async": async_main}.get(mode, main)
+runtime.run(entry, handled={ConcurrencyException: "WARNING"})
 """
 
 
@@ -48,7 +63,7 @@ def start_daemon(tmp_path: Path, mode: str, policy: RestartPolicy) -> Supervisor
     (tmp_path / "mode").write_text(mode)
     script = tmp_path / "daemon.py"
     script.write_text(DAEMON)
-    command = f"{shlex.quote(sys.executable)} {script} {tmp_path}"
+    command = f"/usr/bin/env -u PYTHONUNBUFFERED {shlex.quote(sys.executable)} {script} {tmp_path}"
     section = render_program(
         Program(name="daemon", command=command), policy, LogPolicy(directory=str(tmp_path))
     )
@@ -70,6 +85,9 @@ def test_crash_is_one_json_line_per_attempt_and_supervisor_restarts(tmp_path: Pa
         log + (tmp_path / "daemon-0.err.log").read_text()
     )
     assert {event["process"] for event in crashes} == {"daemon-0"}  # supervisor's process name
+    assert {event["exit_code"] for event in crashes} == {1}
+    err_lines = (tmp_path / "daemon-0.err.log").read_text().splitlines()
+    assert all(line.startswith("{") for line in err_lines)  # no raw traceback lines
 
 
 def test_handled_exception_exits_cleanly(tmp_path: Path) -> None:
@@ -92,3 +110,19 @@ def test_stop_signal_finishes_the_item_and_exits_zero(tmp_path: Path) -> None:
     stop = events(tmp_path / "daemon-0.err.log")
     assert [event["event"] for event in stop] == ["stop-requested", "stopped"]
     assert stop[0]["signal"] == "SIGINT"  # the policy's stop signal
+
+
+@pytest.mark.parametrize("mode", ["zero-arg", "async"])
+def test_stop_of_a_zero_argument_or_async_main_exits_zero(tmp_path: Path, mode: str) -> None:
+    policy = RestartPolicy(start_window=1, stop_timeout=30)
+    with start_daemon(tmp_path, mode, policy) as supervisord:
+        supervisord.wait_state("daemon:daemon-0", "RUNNING", timeout=15)
+        deadline = time.monotonic() + 15
+        while not (tmp_path / "started").exists():
+            assert time.monotonic() < deadline, "main never started"
+            time.sleep(0.05)
+        supervisord.rpc.supervisor.stopProcess("daemon:daemon-0", True)
+        assert supervisord.state("daemon:daemon-0") == "STOPPED"
+    assert "stopped: daemon-0 (exit status 0)" in supervisord.log()
+    stop = events(tmp_path / "daemon-0.err.log")
+    assert [event["event"] for event in stop] == ["stop-requested", "stopped"]
