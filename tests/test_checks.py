@@ -29,12 +29,12 @@ IMAGE = ecs.ContainerImage.from_registry("public.ecr.aws/docker/library/python:3
 Finding = tuple[str, str, str]  # rule id, construct path, severity
 
 
-def check(build: Callable[[Stack], None], **plugin: Any) -> tuple[bool, list[Finding]]:
+def check(build: Callable[[Stack], object], **plugin: Any) -> tuple[bool, list[Finding]]:
     """Synthesize a stack with the checks; (synth passed, findings)."""
     return check_app(lambda app: build(Stack(app, "Test")), **plugin)
 
 
-def check_app(build: Callable[[App], None], **plugin: Any) -> tuple[bool, list[Finding]]:
+def check_app(build: Callable[[App], object], **plugin: Any) -> tuple[bool, list[Finding]]:
     """Synthesize an app with the checks; (synth passed, findings)."""
     outdir = tempfile.mkdtemp(prefix="rp-checks-")
     app = App(outdir=outdir)
@@ -61,7 +61,7 @@ def check_app(build: Callable[[App], None], **plugin: Any) -> tuple[bool, list[F
 
 
 def check_messages(
-    build: Callable[[Stack], None], **plugin: Any
+    build: Callable[[Stack], object], **plugin: Any
 ) -> tuple[bool, list[Finding], str]:
     """Like ``check``, with every finding's description joined, to test what it says."""
     outdir = tempfile.mkdtemp(prefix="rp-checks-")
