@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from restart_policy import runtime
 from tests.test_runtime import daemon, finish, json_lines, start
 
 
-def crash_lines(err: str) -> list[dict[str, object]]:
+def crash_lines(err: str) -> list[dict[str, Any]]:
     return [line for line in json_lines(err) if line["event"] == "crash"]
 
 
@@ -116,7 +117,7 @@ def test_exception_fields_use_opentelemetry_names(tmp_path: Path) -> None:
     )
     _, _, err = finish(start(path))
     (line,) = crash_lines(err)
-    assert set(line["exception"]) == {"type", "message", "stacktrace"}  # type: ignore[arg-type]
+    assert set(line["exception"]) == {"type", "message", "stacktrace"}
 
 
 def test_a_huge_item_is_bounded_by_default(tmp_path: Path) -> None:
@@ -167,7 +168,7 @@ def test_describe_hook_that_raises_falls_back_to_the_type_name(tmp_path: Path) -
     (line,) = crash_lines(err)
     assert code == 1
     assert line["item"] == "<builtins.dict> (describe= raised KeyError: 'id')"
-    assert line["exception"]["message"] == "bad message"  # type: ignore[index]
+    assert line["exception"]["message"] == "bad message"
 
 
 def test_a_huge_exception_message_gives_a_bounded_line_with_a_marker(tmp_path: Path) -> None:

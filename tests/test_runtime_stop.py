@@ -40,7 +40,7 @@ def test_stop_while_polling_with_wait_zero_is_never_lost(tmp_path: Path) -> None
         wait_line(process, "ready")
         time.sleep(0.01 * delay)
         process.send_signal(signal.SIGTERM)
-    codes = []
+    codes: list[int | None] = []
     for process in processes:
         try:
             codes.append(finish(process, timeout=STOP_TIMEOUT)[0])
