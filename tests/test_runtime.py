@@ -377,3 +377,16 @@ def test_stop_signals_that_cannot_stop_gracefully_are_a_value_error(
 def test_submitting_a_coroutine_function_to_the_executor_is_a_type_error() -> None:
     with runtime.executor(max_workers=1) as pool, pytest.raises(TypeError, match="coroutine"):
         pool.submit(_async_describe, "x")
+
+
+def test_a_lifecycle_of_its_own_lets_the_apps_tests_drive_a_stop() -> None:
+    life = runtime.Lifecycle()
+    seen = []
+    for n in life.items(range(10)):
+        seen.append(n)
+        if n == 2:
+            life.request_stop()
+    assert seen == [0, 1, 2]
+    assert life.stopping.is_set() and life.wait(60)
+    with pytest.raises(runtime.Stopped):
+        life.sleep(60)

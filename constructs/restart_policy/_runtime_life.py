@@ -48,9 +48,9 @@ class Lifecycle:
         """The number of the signal that asked for the stop, if a signal did."""
         return self._state.signal_number
 
-    def request_stop(self) -> None:
+    def request_stop(self, signal_number: int | None = None) -> None:
         """Ask for a graceful stop, as the first stop signal does (from any thread)."""
-        self._state.request_stop()
+        self._state.request_stop(signal_number)
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``, waking at once on a stop; True if a stop was asked."""
