@@ -9,7 +9,7 @@ from aws_cdk import aws_ecs as ecs
 from ._ecs_limits import FARGATE_SIZES, MAX_IGNORED_EXIT_CODES
 from ._errors import Problems
 from ._units import UnitError, describe_seconds, is_unresolved, to_bytes, to_seconds
-from ._worker_task import DEFAULT_HEARTBEAT_MAX_AGE_SECONDS
+from ._worker_task import DEFAULT_HEARTBEAT_MAX_AGE_SECONDS, same_object
 from .worker_capacity import WorkerCapacity
 from .worker_scaling import WorkerScaling
 
@@ -116,7 +116,7 @@ def check_cluster_capacity(
         if not cluster.default_capacity_provider_strategy:
             problems.add(
                 field,
-                "uses_cluster_default",
+                "cluster_default",
                 "asks for the cluster's default capacity provider strategy, and the cluster has "
                 "none",
                 "call cluster.add_default_capacity_provider_strategy([...]) first, or give "
@@ -156,7 +156,7 @@ def check_platform(
             )
         else:
             family = platform.operating_system_family
-            if family is not None and family != ecs.OperatingSystemFamily.LINUX:
+            if family is not None and not same_object(family, ecs.OperatingSystemFamily.LINUX):
                 problems.add(
                     "runtime_platform.operating_system_family",
                     family,
@@ -167,7 +167,7 @@ def check_platform(
                 strategy.capacity_provider == "FARGATE_SPOT"
                 for strategy in capacity.capacity_provider_strategies or ()
             )
-            if spot and platform.cpu_architecture == ecs.CpuArchitecture.ARM64:
+            if spot and same_object(platform.cpu_architecture, ecs.CpuArchitecture.ARM64):
                 problems.add(
                     "runtime_platform.cpu_architecture",
                     "ARM64",

@@ -184,6 +184,13 @@ def _environment(scope: Construct, spec: TaskSpec) -> dict[str, str] | None:
     return env or None
 
 
+def same_object(first: object, second: object) -> bool:
+    """jsii hands out a new proxy for the same JavaScript object (CDK's enum-like classes such
+    as ``CpuArchitecture.ARM64``), so identity is judged by the kernel's reference."""
+    refs = [getattr(getattr(item, "__jsii_ref__", None), "ref", None) for item in (first, second)]
+    return first is second or (refs[0] is not None and refs[0] == refs[1])
+
+
 def _number(value: float) -> Any:
     if is_unresolved(value):
         return value
@@ -191,4 +198,4 @@ def _number(value: float) -> Any:
 
 
 def _architecture_name(architecture: ecs.CpuArchitecture) -> str:
-    return "ARM64" if architecture == ecs.CpuArchitecture.ARM64 else "X86_64"
+    return "ARM64" if same_object(architecture, ecs.CpuArchitecture.ARM64) else "X86_64"

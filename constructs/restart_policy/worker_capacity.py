@@ -39,11 +39,11 @@ class WorkerCapacity:
 
     __slots__ = (
         "capacity_provider_strategies",
-        "uses_cluster_default",
         "fargate",
         "launch_type",
         "network_mode",
         "platform_version",
+        "uses_cluster_default",
     )
 
     launch_type: ecs.LaunchType | None

@@ -1,0 +1,268 @@
+"""WorkerService scaling: no DesiredCount once scaling is set; queue, CPU, memory, schedules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import App, Duration, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk.assertions import Match, Template
+
+from restart_policy import PolicyError, WorkerService
+from restart_policy.worker_scaling import WorkerScaling
+
+IMAGE = ecs.ContainerImage.from_registry("public.ecr.aws/docker/library/python:3.12-slim")
+
+
+def _stack() -> tuple[Stack, ecs.Cluster, sqs.Queue]:
+    stack = Stack(App(), "Test")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1)
+    queue = sqs.Queue(stack, "Jobs", enforce_ssl=True)
+    return stack, ecs.Cluster(stack, "Cluster", vpc=vpc), queue
+
+
+def _build(scaling: Any = None, **props: Any) -> tuple[WorkerService, Template]:
+    stack, cluster, queue = _stack()
+    if callable(scaling):
+        scaling = scaling(queue)
+    worker = WorkerService(stack, "Worker", cluster=cluster, image=IMAGE, scaling=scaling, **props)
+    return worker, Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def queue_scaled() -> tuple[WorkerService, Template]:
+    return _build(lambda queue: WorkerScaling.queue_depth(queue, max_capacity=10))
+
+
+def test_scaling_omits_desired_count(queue_scaled: Any) -> None:
+    (service,) = queue_scaled[1].find_resources("AWS::ECS::Service").values()
+    assert "DesiredCount" not in service["Properties"]
+
+
+def test_scalable_target_has_min_and_max(queue_scaled: Any) -> None:
+    queue_scaled[1].has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {"MinCapacity": 1, "MaxCapacity": 10, "ScalableDimension": "ecs:service:DesiredCount"},
+    )
+    assert queue_scaled[0].scalable_task_count is not None
+
+
+def test_queue_depth_steps_are_queue_processing_services(queue_scaled: Any) -> None:
+    template = queue_scaled[1]
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Namespace": "AWS/SQS",
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Threshold": 100,
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "ComparisonOperator": "LessThanOrEqualToThreshold",
+            "Threshold": 0,
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "PolicyType": "StepScaling",
+            "StepScalingPolicyConfiguration": Match.object_like(
+                {
+                    "AdjustmentType": "ChangeInCapacity",
+                    "StepAdjustments": [
+                        {"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 400,
+                         "ScalingAdjustment": 1},
+                        {"MetricIntervalLowerBound": 400, "ScalingAdjustment": 5},
+                    ],
+                }
+            ),
+        },
+    )  # fmt: skip
+
+
+def test_scale_out_backlog_and_cpu_on_the_queue() -> None:
+    _, template = _build(
+        lambda queue: WorkerScaling.queue_depth(
+            queue, max_capacity=4, min_capacity=0, scale_out_backlog=20, cpu_target_percent=60
+        )
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 0, "MaxCapacity": 4}
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 20},
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+                {
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "ECSServiceAverageCPUUtilization"
+                    },
+                    "TargetValue": 60,
+                }
+            )
+        },
+    )
+
+
+def test_memory_target_tracking() -> None:
+    _, template = _build(WorkerScaling.memory(70, max_capacity=3))
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+                {
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "ECSServiceAverageMemoryUtilization"
+                    },
+                    "TargetValue": 70,
+                }
+            )
+        },
+    )
+
+
+def test_cpu_target_tracking_helper() -> None:
+    _, template = _build(WorkerScaling.cpu(50, max_capacity=3))
+    template.resource_count_is("AWS::ApplicationAutoScaling::ScalingPolicy", 1)
+
+
+def test_schedules() -> None:
+    _, template = _build(
+        WorkerScaling.on_schedule(
+            appscaling.ScalingSchedule(
+                schedule=appscaling.Schedule.cron(hour="20", minute="0"),
+                min_capacity=0,
+                max_capacity=0,
+            ),
+            appscaling.ScalingSchedule(
+                schedule=appscaling.Schedule.cron(hour="6", minute="0"),
+                min_capacity=1,
+                max_capacity=5,
+                time_zone=None,
+            ),
+            max_capacity=5,
+        )
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {
+            "ScheduledActions": [
+                Match.object_like(
+                    {
+                        "Schedule": "cron(0 20 * * ? *)",
+                        "ScalableTargetAction": {"MinCapacity": 0, "MaxCapacity": 0},
+                    }
+                ),
+                Match.object_like({"Schedule": "cron(0 6 * * ? *)"}),
+            ]
+        },
+    )
+
+
+def test_without_scaling_one_task() -> None:
+    _, template = _build()
+    template.has_resource_properties("AWS::ECS::Service", {"DesiredCount": 1})
+    template.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
+
+
+def test_repr_names_the_triggers() -> None:
+    text = repr(WorkerScaling.cpu(50, max_capacity=3))
+    assert text == "WorkerScaling(min_capacity=1, max_capacity=3, cpu_target_percent=50)"
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_desired_count_together_with_scaling() -> None:
+    with pytest.raises(
+        PolicyError,
+        match=r"desired_count=3: is given together with scaling: every deploy would reset.*"
+        r"Fix: leave desired_count unset",
+    ):
+        _build(WorkerScaling.cpu(50, max_capacity=3), desired_count=3)
+
+
+def test_scaling_of_the_wrong_type() -> None:
+    with pytest.raises(PolicyError, match=r"scaling=\{'max': 3\}: is not a WorkerScaling"):
+        _build({"max": 3})
+
+
+def _scaling_refused(match: str, **props: Any) -> None:
+    with pytest.raises(PolicyError, match=r"(?s)^WorkerScaling: .*" + match):
+        WorkerScaling(**props)
+
+
+def test_min_above_max() -> None:
+    _scaling_refused(
+        r"min_capacity=5: is above max_capacity \(2\)", min_capacity=5, max_capacity=2,
+        cpu_target_percent=50,
+    )  # fmt: skip
+
+
+def test_max_below_one() -> None:
+    _scaling_refused(r"max_capacity=0: is below 1", max_capacity=0, cpu_target_percent=50)
+
+
+def test_negative_min() -> None:
+    _scaling_refused(
+        r"min_capacity=-1: is below 0", min_capacity=-1, max_capacity=2, cpu_target_percent=50
+    )
+
+
+def test_non_integer_max() -> None:
+    _scaling_refused(
+        r"max_capacity=2.5: is not a whole number", max_capacity=2.5, cpu_target_percent=50
+    )
+
+
+@pytest.mark.parametrize("percent", [0, 101, True])
+def test_percent_out_of_range(percent: object) -> None:
+    _scaling_refused(
+        r"cpu_target_percent=.*is not a percentage from 1 to 100",
+        max_capacity=2,
+        cpu_target_percent=percent,
+    )
+
+
+def test_no_trigger_at_all() -> None:
+    _scaling_refused(r"are all unset, so nothing would ever change the task count", max_capacity=2)
+
+
+def test_queue_that_is_not_a_queue() -> None:
+    _scaling_refused(r"queue='jobs': is not an SQS queue", max_capacity=2, queue="jobs")
+
+
+def test_scale_out_backlog_below_one() -> None:
+    _, _, queue = _stack()
+    with pytest.raises(PolicyError, match=r"scale_out_backlog=0: is below 1"):
+        WorkerScaling.queue_depth(queue, max_capacity=2, scale_out_backlog=0)
+
+
+def test_schedules_of_the_wrong_type() -> None:
+    _scaling_refused(r"schedules=.*not ScalingSchedule", max_capacity=2, schedules=["0 6 * * *"])
+
+
+def test_cooldown_that_is_not_a_duration() -> None:
+    _scaling_refused(
+        r"cooldown='1m': is a str, not a duration",
+        max_capacity=2,
+        cpu_target_percent=50,
+        cooldown="1m",
+    )
+
+
+def test_cooldown_duration_is_accepted() -> None:
+    scaling = WorkerScaling(max_capacity=2, cpu_target_percent=50, cooldown=Duration.minutes(2))
+    assert scaling.cooldown is not None
