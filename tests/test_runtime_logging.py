@@ -267,3 +267,18 @@ def test_item_handles_an_exception_group_of_handled_leaves(tmp_path: Path) -> No
     code, out, err = finish(start(path))
     assert (code, out.strip()) == (0, "went on")
     assert [line["event"] for line in json_lines(err)] == ["item-handled", "item-handled"]
+
+
+def test_the_stacktrace_starts_in_the_apps_code(tmp_path: Path) -> None:
+    path = daemon(
+        tmp_path,
+        """
+        def main():
+            raise KeyError("account")
+        runtime.run(main)
+        """,
+    )
+    _, _, err = finish(start(path))
+    (line,) = crash_lines(err)
+    frames = line["exception"]["stacktrace"].splitlines()
+    assert frames[1].startswith(f'  File "{path}"'), frames

@@ -70,13 +70,22 @@ def _cut(text: str, limit: int) -> str:
     return text[:limit] + TRUNCATION_MARKER.format(len(text) - limit)
 
 
+# The runtime's own frames (run calling main) open every stack trace and say nothing.
+_OWN_FILES = {os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime.py")}
+
+
 def exception_fields(exc: BaseException) -> dict[str, str]:
     """OpenTelemetry's exception attributes, nested so that ``$.exception.type`` names them."""
     kind = type(exc)
+    tb = exc.__traceback__
+    while (
+        tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename in _OWN_FILES
+    ):
+        tb = tb.tb_next
     return {
         "type": f"{kind.__module__}.{kind.__qualname__}",
         "message": _safe_str(exc),
-        "stacktrace": "".join(traceback.format_exception(exc)),
+        "stacktrace": "".join(traceback.format_exception(kind, exc, tb)),
     }
 
 
