@@ -176,3 +176,35 @@ def test_a_sync_main_returning_a_coroutine_is_a_crash_not_a_silent_exit(tmp_path
     assert line["exception"]["type"] == "builtins.TypeError"
     assert "async def" in line["exception"]["message"]
     assert "never awaited" not in err
+
+
+def test_a_thread_crash_flushes_buffered_stdout_first(tmp_path: Path) -> None:
+    path = daemon(
+        tmp_path,
+        """
+        import threading, time
+        def main(life):
+            print("processed 41 messages")  # still in stdout's buffer
+            threading.Thread(target=lambda: 1 / 0).start()
+            time.sleep(600)
+        runtime.run(main)
+        """,
+    )
+    code, out, _ = finish(start(path), timeout=STOP_TIMEOUT)
+    assert (code, out.strip()) == (1, "processed 41 messages")
+
+
+def test_a_crash_in_main_ends_the_process_despite_a_non_daemon_thread(tmp_path: Path) -> None:
+    path = daemon(
+        tmp_path,
+        """
+        import threading, time
+        def main(life):
+            threading.Thread(target=time.sleep, args=(600,)).start()  # would hold the exit
+            raise ConnectionError("db gone")
+        runtime.run(main)
+        """,
+    )
+    code, _, err = finish(start(path), timeout=STOP_TIMEOUT)
+    assert code == 1
+    assert [line["event"] for line in json_lines(err)] == ["crash"]
