@@ -208,3 +208,24 @@ def test_a_crash_in_main_ends_the_process_despite_a_non_daemon_thread(tmp_path: 
     code, _, err = finish(start(path), timeout=STOP_TIMEOUT)
     assert code == 1
     assert [line["event"] for line in json_lines(err)] == ["crash"]
+
+
+def test_a_failed_task_of_life_create_task_ends_the_process(tmp_path: Path) -> None:
+    path = daemon(
+        tmp_path,
+        """
+        import asyncio
+        async def consume():
+            raise ConnectionError("broker gone")
+        async def main(life):
+            life.create_task(consume(), name="consumer")
+            while not await life.wait(1):
+                pass
+        runtime.run(main)
+        """,
+    )
+    code, _, err = finish(start(path), timeout=STOP_TIMEOUT)
+    assert code == 1
+    (line,) = json_lines(err)
+    assert line["event"] == "crash"
+    assert "in task consumer" in line["message"]

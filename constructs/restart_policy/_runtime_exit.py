@@ -151,7 +151,7 @@ def report(exc: BaseException, outcome: Outcome, *, thread: str | None = None) -
         return
     if outcome.kind == "exit":
         return
-    where = f" in thread {thread}" if thread else ""
+    where = f" in {thread}" if thread else ""
     if isinstance(exc, SystemExit):
         message = f"SystemExit({exc.code!r}){where}: the process exits with {outcome.exit_code}"
     elif isinstance(exc, KeyboardInterrupt):
@@ -245,9 +245,9 @@ class RunContext:
 CURRENT: list[RunContext] = []  # the run in progress, if any (run() nests only in tests)
 
 
-def crash_in_thread(exc: BaseException) -> bool:
+def crash_in_thread(exc: BaseException, *, where: str | None = None) -> bool:
     """Route a worker's exception to the run in progress; False when there is none."""
     if not CURRENT:
         return False
-    CURRENT[-1].thread_crashed(exc, threading.current_thread().name)
+    CURRENT[-1].thread_crashed(exc, where or f"thread {threading.current_thread().name}")
     return True

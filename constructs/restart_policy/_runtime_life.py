@@ -4,9 +4,9 @@ library only."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from restart_policy import _heartbeat
 from restart_policy._runtime_stop import AsyncStopping, Stopped, Stopping, StopState
@@ -138,6 +138,17 @@ class AsyncLifecycle:
             self._state.announce()
         return self._state.requested or self._state.crashing
 
+    def create_task(
+        self, coroutine: Coroutine[Any, Any, _T], *, name: str | None = None
+    ) -> asyncio.Task[_T]:
+        """``asyncio.create_task`` whose failure ends the process like one in ``main`` (one JSON
+        line, exit 1), instead of a dead task nobody awaits."""
+        import asyncio
+
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        task.add_done_callback(_crash_on_failure)
+        return task
+
     async def sleep(self, seconds: float) -> None:
         """``asyncio.sleep`` that raises ``Stopped`` on a stop."""
         if await self.wait(seconds):
@@ -167,3 +178,13 @@ class AsyncLifecycle:
             yield value
             if self._state.requested or self._state.crashing:
                 return
+
+
+def _crash_on_failure(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None and not isinstance(exc, Stopped):
+        from restart_policy import _runtime_exit
+
+        _runtime_exit.crash_in_thread(exc, where=f"task {task.get_name()}")

@@ -22,7 +22,7 @@ def excepthook(args: threading.ExceptHookArgs) -> None:
         return
     name = args.thread.name if args.thread is not None else threading.current_thread().name
     if _runtime_exit.CURRENT:
-        _runtime_exit.CURRENT[-1].thread_crashed(exc, name)
+        _runtime_exit.CURRENT[-1].thread_crashed(exc, f"thread {name}")
     else:
         threading.__excepthook__(args)
 
