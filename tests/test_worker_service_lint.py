@@ -80,7 +80,8 @@ def _app() -> App:
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return _app().synth().get_stack_by_name("Everything").template  # nag raises on a finding
+    synthesized: dict[str, Any] = _app().synth().get_stack_by_name("Everything").template
+    return synthesized  # synth raises on any cdk-nag finding
 
 
 def test_cfn_lint_clean(template: dict[str, Any]) -> None:
