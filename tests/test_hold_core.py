@@ -520,3 +520,27 @@ def test_an_unreadable_state_file_is_a_warning(
     assert "is unreadable" in found[0]["message"]
     assert found[-1]["event"] == "hold"
     assert os.path.exists(tmp_path / "hold-state.json")
+
+
+def test_a_wait_that_returns_early_does_not_spin(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A wait that comes back at once without a stop (e.g. an event a crash already set) must
+    not turn the hold into a busy loop: the hold pauses between such waits."""
+    calls: list[float] = []
+
+    def early(seconds: float) -> bool:
+        calls.append(seconds)
+        return False
+
+    settings = {**DEFAULTS, "start_window": 0.5, "initial": 0.1, "maximum": 0.5}
+    hold_after_crash(
+        exit_code=1,
+        uptime_seconds=0.0,
+        wait=early,
+        environ={"RESTART_POLICY_HOLD": json.dumps({**settings, "state_dir": str(tmp_path)})},
+        uniform=lambda: 0.0,
+    )
+    # About 0.5 s / 0.05 s pauses; a spinning loop makes hundreds of thousands of calls.
+    assert 1 <= len(calls) < 200
+    assert [x["event"] for x in lines(capsys)][-1] == "hold"

@@ -52,6 +52,9 @@ BEAT_INTERVAL_SECONDS = 1.0
 
 METADATA_TIMEOUT_SECONDS = 2.0
 
+# Short enough that a stop seen on the next wait still ends the hold well inside a second.
+SPIN_PAUSE_SECONDS = 0.05
+
 # 2 ** n overflows a float for n past ~1000; the back-off reaches its cap long before.
 _MAX_EXPONENT = 64
 
@@ -455,7 +458,9 @@ def _hold(
         remaining = end - clock()
         if remaining <= 0:
             return
-        if wait(min(remaining, BEAT_INTERVAL_SECONDS)):
+        chunk = min(remaining, BEAT_INTERVAL_SECONDS)
+        before = clock()
+        if wait(chunk):
             emit(
                 "INFO",
                 "crash hold ended by a stop signal",
@@ -463,3 +468,7 @@ def _hold(
                 exit_code=exit_code,
             )
             return
+        if clock() - before < chunk / 2:
+            # The wait came back early without a stop (an event already set for another reason):
+            # pause briefly rather than spin a core for the whole hold.
+            time.sleep(SPIN_PAUSE_SECONDS)
