@@ -98,3 +98,37 @@ def overhead_table(rows: list[dict[str, Any]]) -> str:
             f"{alarms['resources']:.0f}, {alarms['construct_s'] + alarms['synth_s']:.2f} s |"
         )
     return "\n".join(lines)
+
+
+def fleet(count: int = 30, repeats: int = 5) -> dict[str, float]:
+    """WorkerService with alarms against the same resources by hand (issue 12's bar: 1.10x per
+    resource), construct + synth, median of alternating runs."""
+    runs: dict[str, list[dict[str, float]]] = {"hand-alarms": [], "library-alarms": []}
+    for _ in range(repeats):
+        for variant in ("hand-alarms", "library-alarms"):
+            runs[variant].append(run_once(variant, count))
+    hand, library = median_of(runs["hand-alarms"]), median_of(runs["library-alarms"])
+
+    def per_resource(row: dict[str, float]) -> float:
+        return (row["construct_s"] + row["synth_s"]) / row["resources"]
+
+    return {
+        "n": count,
+        "hand_resources": hand["resources"],
+        "library_resources": library["resources"],
+        "hand_s": hand["construct_s"] + hand["synth_s"],
+        "library_s": library["construct_s"] + library["synth_s"],
+        "ratio_per_resource": per_resource(library) / per_resource(hand),
+    }
+
+
+def one_stack(count: int = 60) -> dict[str, dict[str, float]]:
+    """N services with default alarms in one stack: resources of that stack, EventBridge rules."""
+    return {
+        variant: run_once(variant, count)
+        for variant in ("library-alarms-one-stack", "library-alarms-one-stack-vpc")
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps({"fleet": fleet(), "one_stack": one_stack()}, indent=1))
