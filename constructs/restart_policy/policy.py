@@ -65,8 +65,9 @@ class RestartPolicy(Frozen):
     :param stop_as_group: Send the stop signal to the whole process group too.
         Default: false, as in the policy document (only the daemon gets the stop signal).
     :param backoff: ``True`` lets the library's back-off agent bound crash loops under
-        supervisor; ``None`` (or ``False``) gives plain supervisor behaviour, exactly as the policy
-        document describes (FATAL for ever after ``start_retries``). Default: true.
+        supervisor, and ``WorkerService`` turn on the crash hold on ECS (``RESTART_POLICY_HOLD``);
+        ``None`` (or ``False``) gives plain supervisor behaviour, exactly as the policy document
+        describes (FATAL for ever after ``start_retries``), and no hold. Default: true.
     :param backoff_initial: Cool-down before the first restart after supervisor gave up or a
         crash loop was stopped; it doubles each round. Default: 10 seconds (Kubernetes'
         CrashLoopBackOff).

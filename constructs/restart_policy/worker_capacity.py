@@ -13,6 +13,8 @@ from aws_cdk import aws_ecs as ecs
 
 from ._errors import Problems
 
+__all__ = ["WorkerCapacity"]
+
 _FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 _NETWORK_MODES = (ecs.NetworkMode.AWS_VPC, ecs.NetworkMode.BRIDGE, ecs.NetworkMode.HOST)
 

@@ -14,6 +14,8 @@ from aws_cdk import aws_sqs as sqs
 from ._errors import Problems
 from ._units import UnitError, is_unresolved, to_seconds
 
+__all__ = ["WorkerScaling"]
+
 #: aws-ecs-patterns' QueueProcessingService scales out by 1 task from 100 visible messages and
 #: by 5 from 500; ``scale_out_backlog`` keeps that shape (1x and 5x the backlog).
 DEFAULT_SCALE_OUT_BACKLOG = 100

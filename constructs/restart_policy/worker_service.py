@@ -26,6 +26,8 @@ from .policy import RestartPolicy
 from .worker_capacity import WorkerCapacity
 from .worker_scaling import WorkerScaling
 
+__all__ = ["WorkerService"]
+
 NO_ALARM_ACTION_WARNING = "restart-policy:workerAlarmsNotifyNobody"
 
 
