@@ -20,6 +20,7 @@ class CdkSnapshotAssertion(SnapshotAssertion):  # type: ignore[misc]
         return super().__call__(extension_class=extension_class, **kwargs)
 
     def with_defaults(self, *, extension_class: Any = None, **kwargs: Any) -> Any:
+        """A new ``cdk_snapshot`` whose every assertion uses these options (syrupy's and CDK's)."""
         options = {k: kwargs.pop(k) for k in list(kwargs) if k not in _SYRUPY_DEFAULTS}
         if options:
             extension_class = _configured(extension_class or self.extension_class, options)

@@ -163,6 +163,20 @@ def _normalize(
             resource.get("Properties", {}).pop("Tags", None)
 
     result: dict[str, Any] = _rename(data, renames)
+    nested_resources = [
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource.get("Type") == "AWS::CloudFormation::Stack"
+        and any(True for _ in asset_hashes(resource.get("Properties", {}).get("TemplateURL")))
+    ]
+    if len(nested_resources) > len(stack.nested):
+        warnings.warn(
+            CdkSnapshotWarning(
+                f"{where}the nested stacks {', '.join(nested_resources)} are not in the snapshot: "
+                "a change inside them would pass. Snapshot the Stack object, not its template."
+            ),
+            stacklevel=3,
+        )
     if stack.nested:
         result[NESTED_STACKS] = {
             path: _normalize(nested, options, found_types, found_keys, dummies, f"{path}: ")

@@ -47,6 +47,7 @@ class CdkTemplateSnapshotExtension(JSONSnapshotExtension):  # type: ignore[misc]
         include: Any = None,
         matcher: Any = None,
     ) -> str:
+        """The snapshot text of ``data``: masked, filtered by syrupy's options, then dumped."""
         template = normalize_template(stack_template_of(data), self.options)
         filtered = self._filter(
             data=template, depth=0, path=(), exclude=exclude, include=include, matcher=matcher

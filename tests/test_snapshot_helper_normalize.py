@@ -1,0 +1,207 @@
+"""normalize_template on plain template dicts: where a hash is masked, and where it is not."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from restart_policy.testing import (
+    CdkSnapshotWarning,
+    CdkTemplateSnapshotExtension,
+    SnapshotOptions,
+    StackTemplate,
+    normalize_template,
+)
+
+H1, H2, USER = "1" * 64, "2" * 64, "f" * 64
+BUCKET = {"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"}
+
+
+def function(key: str, bucket: Any = None) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {"Code": {"S3Bucket": bucket or BUCKET, "S3Key": key}, "Runtime": "x"},
+    }
+
+
+def test_s3_key_next_to_the_asset_bucket_is_masked() -> None:
+    out = normalize_template({"Resources": {"Fn": function(f"{H1}.zip")}})
+    assert out["Resources"]["Fn"]["Properties"]["Code"]["S3Key"] == "[ASSET Fn].zip"
+
+
+def test_s3_key_next_to_a_users_bucket_is_kept() -> None:
+    out = normalize_template({"Resources": {"Fn": function(f"{USER}.zip", bucket="my-bucket")}})
+    assert out["Resources"]["Fn"]["Properties"]["Code"]["S3Key"] == f"{USER}.zip"
+
+
+def test_asset_bucket_of_a_stack_with_an_account_and_region_is_known() -> None:
+    bucket = "cdk-hnb659fds-assets-123456789012-eu-west-1"
+    out = normalize_template({"Resources": {"Fn": function(f"{H1}.zip", bucket=bucket)}})
+    assert out["Resources"]["Fn"]["Properties"]["Code"]["S3Key"] == "[ASSET Fn].zip"
+
+
+def test_a_64_hex_string_anywhere_else_is_kept() -> None:
+    template = {
+        "Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": USER}}},
+        "Outputs": {"Sum": {"Value": f"sha256:{USER}"}},
+    }
+    assert normalize_template(template) == template
+
+
+def test_the_same_hash_elsewhere_gets_the_assets_name() -> None:
+    template = {
+        "Resources": {"Fn": function(f"{H1}.zip")},
+        "Outputs": {"Key": {"Value": f"{H1}.zip"}},
+    }
+    assert normalize_template(template)["Outputs"]["Key"]["Value"] == "[ASSET Fn].zip"
+
+
+def test_two_assets_of_one_resource_stay_apart() -> None:
+    deployment = {
+        "Type": "Custom::CDKBucketDeployment",
+        "Properties": {
+            "SourceBucketNames": [BUCKET, BUCKET],
+            "SourceObjectKeys": [f"{H1}.zip", f"{H2}.zip"],
+        },
+    }
+    out = normalize_template({"Resources": {"Dep": deployment}})
+    keys = out["Resources"]["Dep"]["Properties"]["SourceObjectKeys"]
+    assert keys == ["[ASSET Dep].zip", "[ASSET Dep #2].zip"]
+
+
+def test_only_keys_in_an_asset_bucket_are_masked_in_a_list() -> None:
+    deployment = {
+        "Type": "Custom::CDKBucketDeployment",
+        "Properties": {
+            "SourceBucketNames": ["users-bucket", BUCKET],
+            "SourceObjectKeys": [f"{USER}.zip", f"{H2}.zip"],
+        },
+    }
+    out = normalize_template({"Resources": {"Dep": deployment}})
+    keys = out["Resources"]["Dep"]["Properties"]["SourceObjectKeys"]
+    assert keys == [f"{USER}.zip", "[ASSET Dep].zip"]
+
+
+def test_the_key_after_the_bucket_in_a_join_is_masked() -> None:
+    url = {"Fn::Join": ["", ["https://s3.", {"Ref": "AWS::Region"}, "/", BUCKET, f"/{H1}.json"]]}
+    nested = {"Type": "AWS::CloudFormation::Stack", "Properties": {"TemplateURL": url}}
+    with pytest.warns(CdkSnapshotWarning, match="nested stacks Nested are not in the snapshot"):
+        out = normalize_template({"Resources": {"Nested": nested}})
+    assert out["Resources"]["Nested"]["Properties"]["TemplateURL"]["Fn::Join"][1][-1] == (
+        "/[ASSET Nested].json"
+    )
+
+
+def test_the_container_asset_tag_is_masked_and_a_pinned_digest_kept() -> None:
+    image = (
+        "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/"
+        f"cdk-hnb659fds-container-assets-${{AWS::AccountId}}-${{AWS::Region}}:{H1}"
+    )
+    task = {
+        "Type": "AWS::ECS::TaskDefinition",
+        "Properties": {
+            "ContainerDefinitions": [
+                {"Image": {"Fn::Sub": image}},
+                {"Image": f"public.ecr.aws/docker/library/python@sha256:{USER}"},
+            ]
+        },
+    }
+    out = normalize_template({"Resources": {"Task": task}})
+    first, second = out["Resources"]["Task"]["Properties"]["ContainerDefinitions"]
+    assert first["Image"]["Fn::Sub"].endswith(":[ASSET Task]")
+    assert second["Image"].endswith(USER)
+
+
+def test_assets_are_named_after_the_construct_path() -> None:
+    template = StackTemplate(
+        {"Resources": {"HandlerA1B2C3D4": function(f"{H1}.zip")}},
+        paths={"HandlerA1B2C3D4": "Service/Handler/Resource"},
+    )
+    out = normalize_template(template)
+    assert out["Resources"]["HandlerA1B2C3D4"]["Properties"]["Code"]["S3Key"] == (
+        "[ASSET Service/Handler].zip"
+    )
+
+
+def test_cdk_handler_is_known_by_its_logical_id_without_paths() -> None:
+    template = {
+        "Resources": {
+            "CustomS3AutoDeleteObjectsCustomResourceProviderHandler9D90184F": function("a.zip"),
+            "CustomS3AutoDeleteObjectsCustomResourceProviderHandler00000000": function("a.zip"),
+        }
+    }
+    out = normalize_template(template)["Resources"]
+    runtimes = {logical_id: r["Properties"]["Runtime"] for logical_id, r in out.items()}
+    assert runtimes == {
+        "CustomS3AutoDeleteObjectsCustomResourceProviderHandler9D90184F": "[CDK_HANDLER_RUNTIME]",
+        # The same words, but not the id that CDK's path gives: a user's function.
+        "CustomS3AutoDeleteObjectsCustomResourceProviderHandler00000000": "x",
+    }
+
+
+def test_bootstrap_version_and_cdk_metadata_are_dropped() -> None:
+    template = {
+        "Parameters": {
+            "BootstrapVersion": {
+                "Type": "AWS::SSM::Parameter::Value<String>",
+                "Default": "/cdk-bootstrap/hnb659fds/version",
+            }
+        },
+        "Rules": {"CheckBootstrapVersion": {"Assertions": []}},
+        "Conditions": {"CDKMetadataAvailable": {"Fn::Or": []}},
+        "Resources": {
+            "CDKMetadata": {"Type": "AWS::CDK::Metadata"},
+            "Q": {"Type": "AWS::SQS::Queue"},
+        },
+    }
+    assert normalize_template(template) == {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}
+
+
+def test_a_users_own_bootstrap_version_parameter_is_kept() -> None:
+    template = {"Parameters": {"BootstrapVersion": {"Type": "String", "Default": "7"}}}
+    assert normalize_template(template) == template
+
+
+def test_input_is_not_changed() -> None:
+    template = {"Resources": {"Fn": function(f"{H1}.zip")}}
+    before = json.dumps(template)
+    normalize_template(template)
+    assert json.dumps(template) == before
+
+
+def test_options_come_as_keywords_or_as_an_object() -> None:
+    template = {"Resources": {"Fn": function(f"{H1}.zip")}}
+    assert normalize_template(template, ignore_assets=False) == normalize_template(
+        template, SnapshotOptions(ignore_assets=False)
+    )
+
+
+def test_unknown_objects_are_refused() -> None:
+    with pytest.raises(TypeError, match="cannot snapshot a int as a CDK template"):
+        CdkTemplateSnapshotExtension().serialize(42)
+
+
+def test_serialization_is_sorted_json() -> None:
+    text = CdkTemplateSnapshotExtension().serialize(
+        {"Resources": {"B": {"Type": "x"}, "A": {"Type": "y"}}}
+    )
+    assert text.index('"A"') < text.index('"B"')
+    assert json.loads(text) == {"Resources": {"A": {"Type": "y"}, "B": {"Type": "x"}}}
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "match"),
+    [
+        ({"ignore_assets": 1}, TypeError, "ignore_assets must be True or False, got 1"),
+        ({"subset_resource_keys": "Q"}, TypeError, r"subset_resource_keys must be a list"),
+        ({"subset_resource_keys": [1]}, TypeError, r"got 1 \(int\) in it"),
+        ({"subset_resource_types": []}, ValueError, "subset_resource_types is empty"),
+        ({"subset_resource_types": ["Queue"]}, ValueError, "'Queue' is not a CloudFormation"),
+        ({"ignore_asset": True}, TypeError, "did you mean 'ignore_assets'"),
+    ],
+)
+def test_bad_options_are_named(changes: dict[str, Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        SnapshotOptions.of(**changes)
