@@ -266,3 +266,80 @@ def test_cooldown_that_is_not_a_duration() -> None:
 def test_cooldown_duration_is_accepted() -> None:
     scaling = WorkerScaling(max_capacity=2, cpu_target_percent=50, cooldown=Duration.minutes(2))
     assert scaling.cooldown is not None
+
+
+# --- backlog per task (target tracking with metric math) --------------------------------------
+
+
+def _insights_stack() -> tuple[Stack, ecs.Cluster, sqs.Queue]:
+    stack = Stack(App(), "Test")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1)
+    cluster = ecs.Cluster(
+        stack, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
+    )
+    return stack, cluster, sqs.Queue(stack, "Jobs", enforce_ssl=True)
+
+
+def test_backlog_per_task_is_metric_math_target_tracking() -> None:
+    stack, cluster, queue = _insights_stack()
+    WorkerService(
+        stack,
+        "Worker",
+        cluster=cluster,
+        image=IMAGE,
+        scaling=WorkerScaling.queue_backlog_per_task(queue, 20, max_capacity=5),
+    )
+    (policy,) = (
+        Template.from_stack(stack)
+        .find_resources("AWS::ApplicationAutoScaling::ScalingPolicy")
+        .values()
+    )
+    config = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert config["TargetValue"] == 20
+    m1, m2, e1 = config["CustomizedMetricSpecification"]["Metrics"]
+    assert m1["MetricStat"]["Metric"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert m2["MetricStat"]["Metric"]["Namespace"] == "ECS/ContainerInsights"
+    assert m2["MetricStat"]["Metric"]["MetricName"] == "RunningTaskCount"
+    assert e1 == {"Id": "e1", "Expression": "m1 / m2", "Label": "Backlog per task",
+                  "ReturnData": True}  # fmt: skip
+    assert policy["Properties"]["ScalingTargetId"]["Ref"].startswith("WorkerServiceTaskCount")
+
+
+def test_backlog_per_task_needs_container_insights() -> None:
+    stack, cluster, queue = _stack()
+    with pytest.raises(
+        PolicyError,
+        match=r"scaling.target_backlog_per_task=20: divides by ECS/ContainerInsights "
+        r"RunningTaskCount.*Fix: create the cluster with container_insights_v2",
+    ):
+        WorkerService(
+            stack,
+            "Worker",
+            cluster=cluster,
+            image=IMAGE,
+            scaling=WorkerScaling.queue_backlog_per_task(queue, 20, max_capacity=5),
+        )
+
+
+def test_backlog_per_task_needs_a_running_task_to_divide_by() -> None:
+    _, _, queue = _stack()
+    with pytest.raises(PolicyError, match=r"min_capacity=0: is 0, and backlog per task divides"):
+        WorkerScaling.queue_backlog_per_task(queue, 20, max_capacity=5, min_capacity=0)
+
+
+def test_backlog_per_task_and_steps_together() -> None:
+    _, _, queue = _stack()
+    with pytest.raises(PolicyError, match=r"pick steps or target tracking for the queue"):
+        WorkerScaling(queue=queue, max_capacity=3, scale_out_backlog=10, target_backlog_per_task=5)
+
+
+def test_backlog_per_task_without_a_queue() -> None:
+    _scaling_refused(
+        r"target_backlog_per_task=5: needs a queue", max_capacity=3, target_backlog_per_task=5
+    )
+
+
+def test_backlog_per_task_below_one() -> None:
+    _, _, queue = _stack()
+    with pytest.raises(PolicyError, match=r"target_backlog_per_task=0: is below 1"):
+        WorkerScaling.queue_backlog_per_task(queue, 0, max_capacity=5)

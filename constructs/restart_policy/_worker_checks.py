@@ -324,7 +324,9 @@ def _check_start_period(problems: Problems, period: object, window: float) -> No
         )
 
 
-def check_scaling_count(problems: Problems, desired_count: object, scaling: object) -> None:
+def check_scaling_count(
+    problems: Problems, desired_count: object, scaling: object, cluster: object
+) -> None:
     if scaling is None:
         return
     if not isinstance(scaling, WorkerScaling):
@@ -335,6 +337,15 @@ def check_scaling_count(problems: Problems, desired_count: object, scaling: obje
             "give e.g. WorkerScaling.queue_depth(queue, max_capacity=10)",
         )
         return
+    if scaling.target_backlog_per_task is not None and not _insights_on(cluster):
+        problems.add(
+            "scaling.target_backlog_per_task",
+            scaling.target_backlog_per_task,
+            "divides by ECS/ContainerInsights RunningTaskCount, and the cluster does not turn "
+            "Container Insights on",
+            "create the cluster with container_insights_v2=ecs.ContainerInsights.ENABLED, or "
+            "use WorkerScaling.queue_depth (steps, no Container Insights needed)",
+        )
     if desired_count is not None:
         problems.add(
             "desired_count",
@@ -343,3 +354,17 @@ def check_scaling_count(problems: Problems, desired_count: object, scaling: obje
             "scaling reached",
             "leave desired_count unset; scaling's min_capacity sets the floor",
         )
+
+
+def _insights_on(cluster: object) -> bool:
+    """Container Insights as the cluster's settings say; an imported cluster is trusted."""
+    if not isinstance(cluster, ecs.Cluster):
+        return True
+    cfn = cluster.node.default_child
+    settings = cfn.cluster_settings if isinstance(cfn, ecs.CfnCluster) else None
+    for setting in settings if isinstance(settings, list) else []:
+        name = getattr(setting, "name", None)
+        value = getattr(setting, "value", None)
+        if name == "containerInsights" and value in ("enabled", "enhanced"):
+            return True
+    return False

@@ -139,7 +139,7 @@ def resolve(scope: Construct, construct_id: str, props: Mapping[str, Any]) -> Re
     check_policy_for_ecs(problems, policy, fargate=capacity.fargate)
     if desired is not None:
         checks.check_count(problems, "desired_count", desired, minimum=0)
-    checks.check_scaling_count(problems, p["desired_count"], scaling)
+    checks.check_scaling_count(problems, p["desired_count"], scaling, p["cluster"])
     checks.check_count(problems, "circuit_breaker_failure_threshold", threshold, minimum=1)
     if capacity.fargate:
         checks.check_fargate_size(problems, cpu, memory)

@@ -35,6 +35,10 @@ class WorkerScaling:
         that. Default: none.
     :param scale_out_backlog: The backlog that adds a task. Default: 100 (QueueProcessingService's
         first step).
+    :param target_backlog_per_task: Instead of the steps, target tracking on the queue's backlog
+        per task (visible messages / ``ECS/ContainerInsights`` ``RunningTaskCount``), AWS's
+        documented metric-math example; the cluster needs Container Insights and
+        ``min_capacity`` at least 1. Default: none (the steps).
     :param cpu_target_percent: Target tracking on the service's average CPU. Default: none.
     :param memory_target_percent: Target tracking on the service's average memory. Default: none.
     :param schedules: Scheduled capacity changes (``appscaling.ScalingSchedule``). Default: none.
@@ -50,12 +54,14 @@ class WorkerScaling:
         "queue",
         "scale_out_backlog",
         "schedules",
+        "target_backlog_per_task",
     )
 
     max_capacity: int
     min_capacity: int
     queue: sqs.IQueue | None
     scale_out_backlog: int
+    target_backlog_per_task: int | None
     cpu_target_percent: float | None
     memory_target_percent: float | None
     schedules: tuple[appscaling.ScalingSchedule, ...]
@@ -68,18 +74,34 @@ class WorkerScaling:
         min_capacity: int | None = None,
         queue: sqs.IQueue | None = None,
         scale_out_backlog: int | None = None,
+        target_backlog_per_task: int | None = None,
         cpu_target_percent: float | None = None,
         memory_target_percent: float | None = None,
         schedules: Sequence[appscaling.ScalingSchedule] | None = None,
         cooldown: Duration | None = None,
     ) -> None:
         problems = Problems("WorkerScaling")
+        if scale_out_backlog is not None and target_backlog_per_task is not None:
+            problems.add(
+                "scale_out_backlog/target_backlog_per_task",
+                "both",
+                "pick steps or target tracking for the queue, not both",
+                "give one of them",
+            )
+        if target_backlog_per_task is not None and queue is None:
+            problems.add(
+                "target_backlog_per_task",
+                target_backlog_per_task,
+                "needs a queue whose backlog it divides",
+                "give queue=",
+            )
         self.max_capacity = max_capacity
         self.min_capacity = 1 if min_capacity is None else min_capacity
         self.queue = queue
         self.scale_out_backlog = (
             DEFAULT_SCALE_OUT_BACKLOG if scale_out_backlog is None else scale_out_backlog
         )
+        self.target_backlog_per_task = target_backlog_per_task
         self.cpu_target_percent = cpu_target_percent
         self.memory_target_percent = memory_target_percent
         self.schedules = () if schedules is None else tuple(schedules)
@@ -104,6 +126,24 @@ class WorkerScaling:
             min_capacity=min_capacity,
             scale_out_backlog=scale_out_backlog,
             cpu_target_percent=cpu_target_percent,
+        )
+
+    @classmethod
+    def queue_backlog_per_task(
+        cls,
+        queue: sqs.IQueue,
+        target: int,
+        *,
+        max_capacity: int,
+        min_capacity: int | None = None,
+    ) -> WorkerScaling:
+        """Target tracking on the queue's backlog per running task (``target`` messages a task),
+        as AWS's Application Auto Scaling guide computes it with metric math."""
+        return cls(
+            queue=queue,
+            target_backlog_per_task=target,
+            max_capacity=max_capacity,
+            min_capacity=min_capacity,
         )
 
     @classmethod
@@ -138,7 +178,9 @@ class WorkerScaling:
 
     def __repr__(self) -> str:
         parts = [f"min_capacity={self.min_capacity}", f"max_capacity={self.max_capacity}"]
-        if self.queue is not None:
+        if self.queue is not None and self.target_backlog_per_task is not None:
+            parts.append(f"queue=..., target_backlog_per_task={self.target_backlog_per_task}")
+        elif self.queue is not None:
             parts.append(f"queue=..., scale_out_backlog={self.scale_out_backlog}")
         if self.cpu_target_percent is not None:
             parts.append(f"cpu_target_percent={self.cpu_target_percent}")
@@ -164,6 +206,16 @@ class WorkerScaling:
         ):
             problems.add("queue", self.queue, "is not an SQS queue", "give an sqs.IQueue")
         _whole(problems, "scale_out_backlog", self.scale_out_backlog, minimum=1)
+        if self.target_backlog_per_task is not None:
+            _whole(problems, "target_backlog_per_task", self.target_backlog_per_task, minimum=1)
+            if min_ok and minimum < 1:
+                problems.add(
+                    "min_capacity",
+                    minimum,
+                    "is 0, and backlog per task divides by the running tasks: at 0 tasks there is "
+                    "no value and the service would never scale out",
+                    "give min_capacity=1 or more, or the queue depth steps (they scale from 0)",
+                )
         for name in ("cpu_target_percent", "memory_target_percent"):
             value = getattr(self, name)
             if value is None or is_unresolved(value):
