@@ -280,3 +280,10 @@ def test_sixty_services_with_alarms_fit_one_stack_without_eventbridge_rules() ->
     resources, rules = _resource_count(60, alarms=True)
     assert resources < 500, resources
     assert rules == 0
+
+
+def test_crash_metric_name_drops_what_metric_filters_refuse() -> None:
+    stack, cluster = _stack()
+    WorkerService(stack, "Billing:Worker*$1", cluster=cluster, image=IMAGE)
+    _, metric_filter = _only(Template.from_stack(stack), "AWS::Logs::MetricFilter")
+    assert metric_filter["MetricTransformations"][0]["MetricName"] == "Test/Billing-Worker--1"

@@ -8,6 +8,7 @@ rule, no Lambda, nothing shared that could reach a per-account limit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from aws_cdk import Duration, Names, Stack
@@ -31,7 +32,9 @@ def crash_metric_name(worker: Construct) -> str:
     deployments of one app under different stack names keep apart."""
     stack = Stack.of(worker)
     inner = worker.node.path[len(stack.node.path) :].strip("/")
-    return f"{stack.stack_name}/{inner}" if inner else stack.stack_name
+    name = f"{stack.stack_name}/{inner}" if inner else stack.stack_name
+    # A metric filter's metric name may not hold ":", "*" or "$" (CloudWatch Logs API).
+    return re.sub(r"[:*$]", "-", name)[:255]
 
 
 def crash_alarm(
