@@ -179,7 +179,7 @@ def hold(state: StopState, exit_code: int, started: float) -> None:
         _hold_core.hold_after_crash(
             exit_code=exit_code,
             uptime_seconds=time.monotonic() - started,
-            wait=lambda seconds: state.wait(seconds),
+            wait=state.wait_for_stop,
         )
 
 
@@ -233,10 +233,17 @@ class RunContext:
             hold(self.state, outcome.exit_code, self.started)
         return outcome.exit_code
 
+    def hold_if_ending(self) -> None:
+        """``main`` returned while a thread's crash ends the process: wait for that end, so that
+        the process never exits 0 after a crash."""
+        if self.state.crashing:
+            threading.Event().wait()  # the crashing thread ends the process
+
     def thread_crashed(self, exc: BaseException, thread: str) -> None:
         """An exception ended a thread: like one in ``main``, it ends the process."""
         if isinstance(exc, Stopped | SystemExit):
             return  # a graceful end of the thread, as the interpreter's own hook treats SystemExit
+        self.state.crash_stop()  # from here on, main returning must not end the process with 0
         code = self.finish(exc, thread=thread)
         lines.flush_std()
         os._exit(code)

@@ -59,7 +59,10 @@ class StopState:
         self.raised = False
         self.announced = False
         self.crashing = False  # a thread crashed: no new items, waits wake
-        self.event = threading.Event()  # set by the watcher or request_stop, never the handler
+        self.event = (
+            threading.Event()
+        )  # the stop; set by the watcher or request_stop, never the handler
+        self.wake = threading.Event()  # the stop or a crash in a thread: items end, waits return
         self._announce_lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
         self.stop_r, self._stop_w = os.pipe()  # readable once stopping; never drained
@@ -75,9 +78,12 @@ class StopState:
 
     def on_signal(self, number: int, frame: FrameType | None) -> None:
         self.handler_count += 1
-        if self.requested:
+        # Counted, not read from `requested`: the watcher often sees the wakeup byte and sets
+        # `requested` before this handler runs, and the first signal must still raise.
+        if self.handler_count > 1:
             return  # the watcher ends the process on the second signal
-        self.signal_number = number
+        if self.signal_number is None:
+            self.signal_number = number
         self.requested = True
         if self.raise_in_main > 0 and not self.raised:
             if self.masked:
@@ -147,6 +153,7 @@ class StopState:
         if self.event.is_set():
             return
         self.event.set()
+        self.wake.set()
         with contextlib.suppress(OSError):
             os.write(self._stop_w, b"s")
         for listener in list(self._listeners):
@@ -190,10 +197,17 @@ class StopState:
             listener()
 
     def wait(self, seconds: float | None) -> bool:
-        """Sleep up to ``seconds`` (None: for ever); True at once if a stop is asked."""
+        """Sleep up to ``seconds`` (None: for ever); True at once if a stop is asked or a thread
+        crashed (the app's loop should end)."""
         if not (self.requested or self.crashing):
-            self.event.wait(seconds)
+            self.wake.wait(seconds)
         return self.requested or self.crashing
+
+    def wait_for_stop(self, seconds: float | None) -> bool:
+        """Sleep up to ``seconds``; True at once if a stop is asked (a crash does not count)."""
+        if not self.requested:
+            self.event.wait(seconds)
+        return self.requested
 
     def announce(self) -> None:
         """Log the stop once, from the runtime's own code in an ordinary context."""
@@ -220,7 +234,7 @@ class StopState:
     def crash_stop(self) -> None:
         """A thread crashed: make items stop and waits return, without calling it a stop."""
         self.crashing = True
-        self.event.set()
+        self.wake.set()
 
 
 class _Masked:
@@ -259,7 +273,7 @@ class Stopping:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a stop is asked or ``timeout`` passes; True if it was asked."""
-        self._state.wait(timeout)
+        self._state.wait_for_stop(timeout)
         return self.is_set()
 
     def fileno(self) -> int:

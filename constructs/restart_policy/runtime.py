@@ -236,6 +236,7 @@ def run(
             if code == EXIT_OK and state.requested:
                 _stopped(state)
         else:
+            context.hold_if_ending()
             if state.requested:
                 _stopped(state)
         if code != EXIT_OK:
