@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -16,6 +16,9 @@ from constructs import Construct
 from ._policy_record import record_policy
 from .policy import RestartPolicy
 from .worker_capacity import WorkerCapacity
+
+if TYPE_CHECKING:
+    from ._worker_props import Resolved
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,32 @@ class ServiceSpec:
     enable_execute_command: bool
     log_group: logs.ILogGroup
     policy: RestartPolicy
+
+
+def service_spec(
+    r: Resolved,
+    cluster: ecs.ICluster,
+    task_definition: ecs.TaskDefinition,
+    log_group: logs.ILogGroup,
+    crash_alarm: cloudwatch.IAlarm | None,
+) -> ServiceSpec:
+    """The service's spec from WorkerService's resolved props."""
+    return ServiceSpec(
+        cluster=cluster,
+        task_definition=task_definition,
+        capacity=r.capacity,
+        desired_count=r.desired_count,
+        min_healthy_percent=r.min_healthy_percent,
+        breaker_threshold=r.breaker_threshold,
+        deployment_alarm_names=deployment_alarm_names(crash_alarm, r.deployment_alarms),
+        service_name=r.service_name,
+        vpc_subnets=r.vpc_subnets,
+        security_groups=r.security_groups,
+        assign_public_ip=r.assign_public_ip,
+        enable_execute_command=r.enable_execute_command,
+        log_group=log_group,
+        policy=r.policy,
+    )
 
 
 def build_service(scope: Construct, spec: ServiceSpec) -> ecs.BaseService:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import Duration, Size, Stack
 from aws_cdk import aws_ecs as ecs
@@ -15,8 +15,12 @@ from constructs import Construct
 
 from ._ecs_limits import RESTART_PERIOD_MIN
 from ._units import is_unresolved
+from ._worker_roles import shared_execution_role
 from .policy import RestartPolicy
 from .worker_capacity import WorkerCapacity
+
+if TYPE_CHECKING:
+    from ._worker_props import Resolved
 
 HEARTBEAT_ENV = "RESTART_POLICY_HEARTBEAT"
 HOLD_ENV = "RESTART_POLICY_HOLD"
@@ -87,6 +91,37 @@ def heartbeat_health_check(max_age_seconds: float, start_period_seconds: float) 
         timeout=Duration.seconds(HEALTH_TIMEOUT_SECONDS),
         retries=HEALTH_RETRIES,
         start_period=Duration.seconds(start_period_seconds),
+    )
+
+
+def task_spec(scope: Construct, r: Resolved, log_group: logs.ILogGroup) -> TaskSpec:
+    """The task's spec from WorkerService's resolved props."""
+    health = r.health_check
+    if r.heartbeat_max_age is not None:
+        health = heartbeat_health_check(r.heartbeat_max_age, r.health_start_period)
+    return TaskSpec(
+        stream_prefix=scope.node.id,
+        image=r.image,
+        command=r.command,
+        environment=r.environment,
+        secrets=r.secrets,
+        capacity=r.capacity,
+        cpu=r.cpu,
+        memory_mib=r.memory,
+        memory_reservation_mib=r.memory_reservation_mib,
+        policy=r.policy,
+        ignored_exit_codes=r.ignored_exit_codes,
+        log_group=log_group,
+        log_buffer_size=r.log_buffer_size,
+        container_name=r.container_name,
+        task_role=r.task_role,
+        execution_role=shared_execution_role(scope)
+        if r.execution_role is None
+        else r.execution_role,
+        runtime_platform=r.runtime_platform,
+        ephemeral_storage_gib=r.ephemeral_storage_gib,
+        health_check=health,
+        heartbeat=r.heartbeat_max_age is not None,
     )
 
 

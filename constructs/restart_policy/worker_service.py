@@ -16,11 +16,10 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from . import _ecs_alarms
-from ._worker_deploy import ServiceSpec, build_service, deployment_alarm_names
+from ._worker_deploy import build_service, service_spec
 from ._worker_props import Resolved, resolve
-from ._worker_roles import shared_execution_role
 from ._worker_scaling import apply_scaling
-from ._worker_task import TaskSpec, build_task, heartbeat_health_check
+from ._worker_task import build_task, task_spec
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
 from .worker_capacity import WorkerCapacity
@@ -176,8 +175,12 @@ class WorkerService(Construct):
                 threshold=r.crash_threshold,
                 window_seconds=r.window_seconds,
             )
-        self._task_definition, self._container = build_task(self, self._task_spec(r))
-        self._service = build_service(self, self._service_spec(r, cluster_, crash_alarm))
+        self._task_definition, self._container = build_task(
+            self, task_spec(self, r, self._log_group)
+        )
+        self._service = build_service(
+            self, service_spec(r, cluster_, self._task_definition, self._log_group, crash_alarm)
+        )
         self._scaling = None if r.scaling is None else apply_scaling(self._service, r.scaling)
         self._alarms: dict[str, cloudwatch.AlarmBase] = {}
         if crash_alarm is not None and crash_metric is not None:
@@ -208,55 +211,6 @@ class WorkerService(Construct):
                 "or crash_loop_alarms=False to make none.",
             )
         return {"crash_loop": crash_alarm, "unhealthy": unhealthy}
-
-    def _task_spec(self, r: Resolved) -> TaskSpec:
-        health = r.health_check
-        if r.heartbeat_max_age is not None:
-            health = heartbeat_health_check(r.heartbeat_max_age, r.health_start_period)
-        return TaskSpec(
-            stream_prefix=self.node.id,
-            image=r.image,
-            command=r.command,
-            environment=r.environment,
-            secrets=r.secrets,
-            capacity=r.capacity,
-            cpu=r.cpu,
-            memory_mib=r.memory,
-            memory_reservation_mib=r.memory_reservation_mib,
-            policy=r.policy,
-            ignored_exit_codes=r.ignored_exit_codes,
-            log_group=self._log_group,
-            log_buffer_size=r.log_buffer_size,
-            container_name=r.container_name,
-            task_role=r.task_role,
-            execution_role=shared_execution_role(self)
-            if r.execution_role is None
-            else r.execution_role,
-            runtime_platform=r.runtime_platform,
-            ephemeral_storage_gib=r.ephemeral_storage_gib,
-            health_check=health,
-            heartbeat=r.heartbeat_max_age is not None,
-        )
-
-    def _service_spec(
-        self, r: Resolved, cluster: ecs.ICluster, crash_alarm: cloudwatch.Alarm | None
-    ) -> ServiceSpec:
-        return ServiceSpec(
-            cluster=cluster,
-            task_definition=self._task_definition,
-            capacity=r.capacity,
-            desired_count=r.desired_count,
-            min_healthy_percent=r.min_healthy_percent,
-            breaker_threshold=r.breaker_threshold,
-            deployment_alarm_names=deployment_alarm_names(crash_alarm, r.deployment_alarms),
-            service_name=r.service_name,
-            vpc_subnets=r.vpc_subnets,
-            security_groups=r.security_groups,
-            assign_public_ip=r.assign_public_ip,
-            enable_execute_command=r.enable_execute_command,
-            log_group=self._log_group,
-            policy=r.policy,
-        )
 
     @property
     def alarms(self) -> Mapping[str, cloudwatch.AlarmBase]:
