@@ -2,7 +2,8 @@
 
 Each daemon gets one stop signal (SIGINT or SIGTERM at random) a random 0-30 ms after it says it is
 ready, while it polls with ``life.wait(0)`` or ``life.wait(0.001)``, blocks in a read (inside
-``life.interruptible()``, or in a zero-argument ``main``), or floods stderr. A *hang* is a daemon
+``life.interruptible()``, or in a zero-argument ``main``), loops on ``time.sleep(0.001)`` in a
+zero-argument ``main``, or floods stderr. A *hang* is a daemon
 still alive ``STOP_TIMEOUT`` seconds after the signal; a *lost stop* is one that exited otherwise
 than by the graceful stop (exit 0 and a ``stopped`` line). The test counts them; it asserts no
 durations, so a loaded machine only makes it slower.
@@ -59,6 +60,13 @@ MODES = {
         def main():
             print("ready", flush=True)
             sys.stdin.buffer.read()
+        """,
+    "sleep-zero-arg": """
+        import time
+        def main():
+            print("ready", flush=True)
+            while True:
+                time.sleep(0.001)
         """,
     "flood": """
         import itertools, sys
