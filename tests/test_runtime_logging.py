@@ -282,3 +282,19 @@ def test_the_stacktrace_starts_in_the_apps_code(tmp_path: Path) -> None:
     (line,) = crash_lines(err)
     frames = line["exception"]["stacktrace"].splitlines()
     assert frames[1].startswith(f'  File "{path}"'), frames
+
+
+def test_describe_given_to_run_applies_to_every_item(tmp_path: Path) -> None:
+    path = daemon(
+        tmp_path,
+        """
+        def main(life):
+            with runtime.item({"id": 7, "card": "4111111111111111"}):
+                raise ValueError("bad message")
+        runtime.run(main, describe=lambda m: f"message {m['id']}")
+        """,
+    )
+    _, _, err = finish(start(path))
+    (line,) = crash_lines(err)
+    assert line["item"] == "message 7"
+    assert "4111" not in err
