@@ -227,4 +227,10 @@ def test_forwarded_signals_leave_out_the_uncatchable_and_faults() -> None:
         signal.SIGUSR1,
         signal.SIGWINCH,
     } <= forwarded
-    assert not forwarded & {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGSEGV}
+    assert not forwarded & {
+        signal.SIGKILL,
+        signal.SIGSTOP,
+        signal.SIGCHLD,
+        signal.SIGSEGV,
+        signal.SIGPIPE,
+    }

@@ -38,7 +38,8 @@ EXIT_NOT_FOUND = 127
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP})
 
 # Not forwarded: those that cannot be caught, SIGCHLD (about the wrapper's own child), and the
-# synchronous faults, which the kernel sends about the wrapper's own code.
+# synchronous ones, which the kernel sends about the wrapper's own code or writes (a broken
+# stderr pipe must not kill the child).
 _NOT_FORWARDED = frozenset(
     {
         signal.SIGKILL,
@@ -50,6 +51,8 @@ _NOT_FORWARDED = frozenset(
         signal.SIGILL,
         signal.SIGTRAP,
         signal.SIGSYS,
+        signal.SIGPIPE,
+        signal.SIGXFSZ,
     }
 )
 
