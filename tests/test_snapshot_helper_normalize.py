@@ -205,3 +205,43 @@ def test_serialization_is_sorted_json() -> None:
 def test_bad_options_are_named(changes: dict[str, Any], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         SnapshotOptions.of(**changes)
+
+
+def instance(user_data: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::EC2::Instance",
+        "Metadata": {"AWS::CloudFormation::Init": {"config": {}}},
+        "Properties": {"UserData": {"Fn::Base64": user_data}},
+    }
+
+
+def test_an_instance_id_suffixed_with_its_user_data_hash_is_masked() -> None:
+    lid = "HostA1B2C3D40123456789abcdef"
+    template = {
+        "Resources": {lid: instance(f"cfn-init --resource {lid}")},
+        "Outputs": {"Id": {"Value": {"Ref": lid}}},
+    }
+    out = normalize_template(template)
+    assert list(out["Resources"]) == ["HostA1B2C3D4[HASH]"]
+    assert out["Outputs"]["Id"]["Value"] == {"Ref": "HostA1B2C3D4[HASH]"}
+    user_data = out["Resources"]["HostA1B2C3D4[HASH]"]["Properties"]["UserData"]["Fn::Base64"]
+    assert user_data == "cfn-init --resource HostA1B2C3D4[HASH]"
+
+
+def test_an_instance_id_that_is_not_the_paths_id_is_kept() -> None:
+    lid = "HostA1B2C3D40123456789abcdef"
+    template = StackTemplate({"Resources": {lid: instance("x")}}, paths={lid: "Box/Host/Resource"})
+    assert list(normalize_template(template)["Resources"]) == [lid]
+
+
+def test_the_init_fingerprint_in_user_data_is_masked() -> None:
+    template = {"Resources": {"Host": instance("#!/bin/bash\n# fingerprint: 0123456789abcdef\nx")}}
+    out = normalize_template(template)
+    user_data = out["Resources"]["Host"]["Properties"]["UserData"]["Fn::Base64"]
+    assert user_data == "#!/bin/bash\n# fingerprint: [HASH]\nx"
+
+
+def test_a_fingerprint_line_without_init_metadata_is_the_users() -> None:
+    resource = instance("# fingerprint: 0123456789abcdef\n")
+    del resource["Metadata"]
+    assert normalize_template({"Resources": {"Host": resource}})["Resources"]["Host"] == resource

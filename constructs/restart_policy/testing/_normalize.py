@@ -15,6 +15,7 @@ from typing import Any
 
 from ._assets import asset_hashes
 from ._cdk_handlers import is_cdk_handler_path, known_handler_logical_ids
+from ._cdk_handlers import logical_id as _path_id
 from ._options import SnapshotOptions
 
 #: The key under which nested stacks' templates sit in a snapshot, by construct path.
@@ -22,6 +23,8 @@ NESTED_STACKS = "NestedStacks"
 CDK_HANDLER_RUNTIME = "[CDK_HANDLER_RUNTIME]"
 
 _CURRENT_VERSION = re.compile(r"^(.+CurrentVersion[0-9A-F]{8})[0-9a-f]{32}$")
+_REPLACEMENT_ID = re.compile(r"^([A-Za-z0-9]*[0-9A-F]{8})[0-9a-f]{16}$")
+_INIT_FINGERPRINT = re.compile(r"(^|\n)(# fingerprint: )[0-9a-f]{16}(?=\n|$)")
 _DUMMY_PREFIXES = ("dummy-value-for-",)
 # What CDK puts in a template when a context lookup has no value yet (aws-cdk-lib's
 # ContextProvider dummy values: Vpc.from_lookup, availability zones, AMI and other lookups).
@@ -129,16 +132,20 @@ def _normalize(
         if is_cdk_handler_path(path) if path else logical_id in known_handler_logical_ids():
             resource.setdefault("Properties", {})["Runtime"] = CDK_HANDLER_RUNTIME
 
-    renames: dict[str, str] = {}
-    if options.ignore_assets:
-        renames.update(_asset_names(data, paths))
+    # Logical ids first: without construct paths, assets are named after them.
     version_ids: dict[str, str] = {}
     if options.ignore_current_version:
         for logical_id, resource in resources.items():
             match = _CURRENT_VERSION.match(logical_id)
             if match and resource.get("Type") == "AWS::Lambda::Version":
                 version_ids[logical_id] = f"{match.group(1)}[HASH]"
-    renames.update(version_ids)
+    renames: dict[str, str] = dict(version_ids)
+    if options.ignore_assets:
+        renames.update(_user_data_replacement_ids(resources, paths))
+        renames.update(_asset_names(data, paths, dict(renames)))
+        if any("AWS::CloudFormation::Init" in r.get("Metadata", {}) for r in resources.values()):
+            for resource in resources.values():
+                _mask_init_fingerprint(resource.get("Properties", {}))
 
     found_types.update(str(r.get("Type")) for r in resources.values())
     found_keys.update(resources)
@@ -200,14 +207,21 @@ def _drop_cdk_plumbing(data: dict[str, Any], options: SnapshotOptions) -> None:
             del data[section]
 
 
-def _asset_names(data: dict[str, Any], paths: Mapping[str, str]) -> dict[str, str]:
-    """A name for each asset hash: the construct path of the first resource that uses it."""
+def _asset_names(
+    data: dict[str, Any], paths: Mapping[str, str], id_renames: Mapping[str, str]
+) -> dict[str, str]:
+    """A name for each asset hash: the construct path of the first resource that uses it (its
+    masked logical id without paths)."""
     owners: list[tuple[str, Any]] = []
     resources = data.get("Resources", {})
-    for logical_id in sorted(resources, key=lambda lid: paths.get(lid, lid)):
+    for logical_id in sorted(resources, key=lambda lid: paths.get(lid, id_renames.get(lid, lid))):
         path = paths.get(logical_id)
         # CDK leaves "Resource" and "Default" out of ids for people too.
-        owner = path.removesuffix("/Resource").removesuffix("/Default") if path else logical_id
+        owner = (
+            path.removesuffix("/Resource").removesuffix("/Default")
+            if path
+            else id_renames.get(logical_id, logical_id)
+        )
         owners.append((owner, resources[logical_id]))
     for section in sorted(set(data) - {"Resources"}):
         owners.append((section, data[section]))
@@ -219,6 +233,42 @@ def _asset_names(data: dict[str, Any], paths: Mapping[str, str]) -> dict[str, st
                 count += 1
                 names[found] = f"[ASSET {owner}]" if count == 1 else f"[ASSET {owner} #{count}]"
     return names
+
+
+def _user_data_replacement_ids(
+    resources: Mapping[str, Any], paths: Mapping[str, str]
+) -> dict[str, str]:
+    """Instances whose logical id CDK suffixes with a hash of their user data and init config.
+
+    (``user_data_causes_replacement``, or an ``init``): the hash follows asset content; the
+    user data and the init metadata themselves stay compared.
+    """
+    renames: dict[str, str] = {}
+    for logical_id, resource in resources.items():
+        match = _REPLACEMENT_ID.match(logical_id)
+        if not match or resource.get("Type") != "AWS::EC2::Instance":
+            continue
+        path = paths.get(logical_id)
+        if path is not None:
+            # The id without the suffix must be the one CDK gives the path below some stack.
+            parts = path.split("/")
+            if not any(_path_id(parts[k:]) == match.group(1) for k in range(1, len(parts))):
+                continue
+        renames[logical_id] = f"{match.group(1)}[HASH]"
+    return renames
+
+
+def _mask_init_fingerprint(value: Any) -> Any:
+    # CloudFormationInit writes "# fingerprint: <16 hex>" of its config (asset URLs included)
+    # into user data, so that instances are replaced when it changes.
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            value[key] = _mask_init_fingerprint(inner)
+    elif isinstance(value, list):
+        value[:] = [_mask_init_fingerprint(inner) for inner in value]
+    elif isinstance(value, str):
+        return _INIT_FINGERPRINT.sub(r"\1\2[HASH]", value)
+    return value
 
 
 def _rename(value: Any, renames: Mapping[str, str]) -> Any:
