@@ -273,8 +273,7 @@ class Reconciler:
         before = dict(vars(r))
         self.last[obs.name] = obs
         new_run = obs.start > 0 and (
-            obs.start != r.run_start
-            or (obs.state in ACTIVE and obs.pid and r.run_pid and obs.pid != r.run_pid)
+            obs.start != r.run_start or (obs.state in ACTIVE and 0 != obs.pid != r.run_pid != 0)
         )
         if new_run and r.run_start is not None and r.judged != r.run_start:
             self._judge_end(obs, r, s, True, now, acts)  # the last run ended; the next is here
@@ -363,6 +362,7 @@ class Reconciler:
                 self.dirty = True
                 if r.phase in ("cooling", "probing", "given-up") or r.rounds:
                     r.phase, r.due, r.probe_at = "person-stopped", None, None
+                    r.down_since = None  # supervisor never restarts a STOPPED program
                     acts.append(
                         self._log(
                             name,
@@ -489,6 +489,7 @@ class Reconciler:
         if not new_run and obs.state == "STOPPED" and r.run_pid:
             if r.phase in ("cooling", "probing") or r.rounds:
                 r.phase, r.due, r.probe_at = "person-stopped", None, None
+                r.down_since = None  # supervisor never restarts a STOPPED program
                 acts.append(
                     self._log(name, r, "manual-stop", detail="a person stopped it; no restart")
                 )
@@ -587,6 +588,10 @@ class Reconciler:
             and (up or new_run)
             and obs.start != r.stop_for
         ):
+            if self._respawn(r, obs):
+                if up and obs.state != "STOPPING" and not r.held:
+                    self._stop_respawn(name, r, obs, now, acts)
+                return
             if r.phase == "given-up":
                 r.rounds = 0
             r.phase, r.due = "watch", None
@@ -595,19 +600,8 @@ class Reconciler:
             return
         if r.phase == "cooling":
             if up and obs.start != r.stop_for and obs.state != "STOPPING":
-                respawn = r.down_since is not None and obs.start - r.down_since <= RESPAWN_WINDOW
-                if respawn:
-                    r.stop_for, r.stop_at = obs.start, now
-                    acts.append(
-                        self._log(
-                            name,
-                            r,
-                            "crash-loop-stop",
-                            detail="stopping supervisor's respawn during the cool-down",
-                            pid=obs.pid,
-                        )
-                    )
-                    acts.append(Action("stop", name))
+                if self._respawn(r, obs):
+                    self._stop_respawn(name, r, obs, now, acts)
                 else:
                     r.phase, r.due = "watch", None
                     acts.append(
@@ -646,6 +640,11 @@ class Reconciler:
             r.stop_for, r.stop_at = obs.start, now
             acts.append(Action("stop", name))
 
+    @staticmethod
+    def _respawn(r: Record, obs: Observation) -> bool:
+        """supervisor's own restart right after an exit or a failed start, not a person's."""
+        return r.down_since is not None and obs.start - r.down_since <= RESPAWN_WINDOW
+
     def _backoff(
         self,
         name: str,
@@ -670,23 +669,37 @@ class Reconciler:
                     **extra,
                 )
             )
-            return
-        r.rounds += 1
-        base, cooldown = s.cooldown(r.rounds, self.rng)
-        r.phase, r.due = "cooling", now + cooldown
-        acts.append(
-            self._log(name, r, "backoff", reason=reason, cooldown=cooldown, base=base, **extra)
-        )
+        else:
+            r.rounds += 1
+            base, cooldown = s.cooldown(r.rounds, self.rng)
+            r.phase, r.due = "cooling", now + cooldown
+            acts.append(
+                self._log(name, r, "backoff", reason=reason, cooldown=cooldown, base=base, **extra)
+            )
         obs = self.last.get(name)
         # the run now up is supervisor's respawn (or its start-up retry): stop it at once
         if (
             obs is not None
             and obs.state in ACTIVE
             and obs.state != "STOPPING"
-            and (obs.start != r.run_start or obs.state == "BACKOFF" or r.judged == obs.start)
+            and (obs.start != r.judged or obs.state == "BACKOFF")
         ):
-            r.stop_for, r.stop_at = obs.start, now
-            acts.append(Action("stop", name))
+            self._stop_respawn(name, r, obs, now, acts)
+
+    def _stop_respawn(
+        self, name: str, r: Record, obs: Observation, now: float, acts: list[Action]
+    ) -> None:
+        r.stop_for, r.stop_at = obs.start, now
+        acts.append(
+            self._log(
+                name,
+                r,
+                "crash-loop-stop",
+                detail=f"stopping supervisor's {obs.state} run so the round costs no start",
+                pid=obs.pid,
+            )
+        )
+        acts.append(Action("stop", name))
 
     def _reset(self, name: str, r: Record, ran: float, acts: list[Action]) -> None:
         had = r.rounds or r.quick_exits

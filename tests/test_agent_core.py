@@ -1,0 +1,292 @@
+"""The back-off agent's pure decision core (``Reconciler``) and its files, with a fake clock."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from restart_policy.backoff_agent import (
+    ALREADY_STARTED,
+    Action,
+    Observation,
+    PersonFile,
+    Reconciler,
+    Settings,
+    StateFile,
+    load_settings,
+)
+
+S = Settings(initial=10, maximum=300, healthy_reset=600, start_retries=5, start_window=120)
+NAME = "web:web-0"
+NO_FILE = 20
+
+
+def obs(state: str, start: float, stop: float = 0, pid: int = 0, now: float = 0) -> Observation:
+    return Observation(NAME, state, pid=pid, start=start, stop=stop, now=now or start)
+
+
+def decisions(actions: list[Action]) -> list[str]:
+    return [a.decision if a.kind == "log" else a.kind for a in actions]
+
+
+def fatal_core(seed: int = 1) -> Reconciler:
+    """A core that has seen supervisor give up on NAME at t=100 (round 1, cooling)."""
+    core = Reconciler({"web": S}, rng=random.Random(seed))
+    core.observe(obs("FATAL", 95, stop=96, now=100), 100)
+    return core
+
+
+def test_fatal_starts_a_jittered_cooldown() -> None:
+    core = Reconciler({"web": S}, rng=random.Random(1))
+    actions = core.observe(obs("FATAL", 95, stop=96, now=100), 100)
+    assert decisions(actions) == ["backoff"]
+    assert actions[0].extra["base"] == 10
+    assert 8 <= actions[0].extra["cooldown"] <= 12
+    assert core.records[NAME].due == pytest.approx(100 + actions[0].extra["cooldown"])
+
+
+def test_the_cooldown_never_passes_the_maximum() -> None:
+    rng = random.Random(3)
+    values = [S.cooldown(9, rng)[1] for _ in range(500)]
+    assert max(values) <= 300
+    assert min(values) >= 240
+
+
+def test_programs_failing_together_are_spread_over_their_cooldown() -> None:
+    core = Reconciler({"web": S}, rng=random.Random(7))
+    for i in range(40):
+        core.observe(Observation(f"web:web-{i}", "FATAL", start=95, stop=96, now=100), 100)
+    dues = sorted(r.due for r in core.records.values() if r.due is not None)
+    assert len({int(d) for d in dues}) >= 4  # not all in the same second
+    assert dues[-1] - dues[0] >= 2
+
+
+def test_the_same_seed_gives_the_same_cooldowns() -> None:
+    first = [a.extra.get("cooldown") for a in fatal_core(5).observe(obs("FATAL", 95), 100)]
+    assert fatal_core(5).records[NAME].due == fatal_core(5).records[NAME].due
+    assert first == []  # FATAL seen again is the same fact: no second round
+
+
+def test_a_late_starting_event_of_the_agents_own_probe_is_not_a_persons_start() -> None:
+    core = fatal_core()
+    due = core.records[NAME].due
+    assert due is not None
+    assert decisions(core.tick(due)) == ["rearm", "start"]
+    probe = obs("STARTING", int(due), pid=42, now=due)
+    core.started(probe, due)
+    # the STARTING event arrives late, twice, after other looks: still the agent's probe
+    for later in (due + 0.5, due + 3, due + 3):
+        assert "manual-start" not in decisions(core.observe(probe, later))
+    assert core.records[NAME].phase == "probing"
+    running = obs("RUNNING", int(due), pid=42, now=due + 121)
+    assert decisions(core.observe(running, due + 121)) == ["recovered"]
+
+
+def test_a_probe_that_fails_to_start_is_stopped_before_supervisor_retries_it() -> None:
+    core = fatal_core()
+    due = core.records[NAME].due or 0
+    core.tick(due)
+    core.started(obs("STARTING", int(due), pid=42), due)
+    actions = core.observe(obs("BACKOFF", int(due), stop=int(due) + 1), due + 1)
+    assert decisions(actions) == ["backoff", "crash-loop-stop", "stop"]
+    assert actions[0].extra["reason"] == "probe-failed"
+    assert actions[0].extra["base"] == 20
+
+
+def test_a_refused_rearm_is_retried_with_the_backoff() -> None:
+    core = fatal_core()
+    due = core.records[NAME].due or 0
+    core.tick(due)
+    actions = core.start_refused(NAME, NO_FILE, "NO_FILE: /opt/app/run", due)
+    assert decisions(actions) == ["backoff"]
+    assert actions[0].extra["reason"] == "rearm-refused"
+    assert core.records[NAME].phase == "cooling"
+    assert core.records[NAME].due is not None
+
+
+def test_a_start_by_someone_else_just_before_the_probe_is_left_running() -> None:
+    core = fatal_core()
+    due = core.records[NAME].due or 0
+    core.tick(due)
+    assert decisions(core.start_refused(NAME, ALREADY_STARTED, "", due)) == ["manual-start"]
+    assert core.records[NAME].phase == "watch"
+
+
+def test_a_crash_loop_past_the_start_window_stops_supervisors_respawn() -> None:
+    core = Reconciler({"web": S}, rng=random.Random(1))
+    start = 1000.0
+    for n in range(5):  # start_retries quick exits, each after 130 s of running
+        core.observe(obs("RUNNING", start, pid=10 + n, now=start + 125), start + 125)
+        core.exit_fact(NAME, 10 + n, False, start + 130)
+        respawn = Observation(NAME, "STARTING", pid=11 + n, start=start + 130, stop=start + 130)
+        actions = core.observe(respawn, start + 130)
+        start += 130
+    assert decisions(actions) == ["backoff", "crash-loop-stop", "stop"]
+    assert actions[0].extra == {**actions[0].extra, "reason": "crash-loop", "ran": 130}
+
+
+def test_an_exit_code_in_exit_codes_is_not_a_crash() -> None:
+    core = Reconciler({"web": S}, rng=random.Random(1))
+    start = 1000.0
+    for n in range(8):
+        core.observe(obs("RUNNING", start, pid=10 + n, now=start + 125), start + 125)
+        core.exit_fact(NAME, 10 + n, True, start + 130)  # supervisor: expected
+        respawn = Observation(NAME, "STARTING", pid=11 + n, start=start + 130, stop=start + 130)
+        assert decisions(core.observe(respawn, start + 130)) == []
+        start += 130
+
+
+def test_an_exit_whose_verdict_never_comes_counts_as_a_crash_after_a_while() -> None:
+    core = Reconciler({"web": Settings(**{**vars(S), "start_retries": 1})})
+    core.observe(obs("RUNNING", 1000, pid=10, now=1125), 1125)
+    respawn = Observation(NAME, "STARTING", pid=11, start=1130, stop=1130)
+    assert decisions(core.observe(respawn, 1130)) == []  # waits for the EXITED event
+    assert decisions(core.tick(1136)) == ["backoff", "crash-loop-stop", "stop"]
+
+
+def test_an_agent_restart_mid_stop_resumes_the_round() -> None:
+    core = Reconciler({"web": S}, rng=random.Random(1))
+    core.observe(obs("RUNNING", 1000, pid=10, now=1125), 1125)
+    for n in range(5):
+        t = 1130 + 130 * n
+        core.observe(obs("RUNNING", t - 130, pid=10 + n, now=t - 5), t - 5)
+        core.exit_fact(NAME, 10 + n, False, t)
+        core.observe(Observation(NAME, "STARTING", pid=11 + n, start=t, stop=t), t)
+    saved = json.loads(json.dumps(core.to_json()))  # persisted before the stop was issued
+    again = Reconciler({"web": S}, Reconciler.records_from_json(saved))
+    stopped = Observation(NAME, "STOPPED", start=1780, stop=1781, now=1782)
+    assert decisions(again.observe(stopped, 1782)) == []  # the agent's own stop, not a person's
+    assert again.records[NAME].phase == "cooling"
+    assert again.records[NAME].due is not None
+
+
+def test_an_agent_restart_mid_probe_resumes_the_round() -> None:
+    core = fatal_core()
+    due = core.records[NAME].due or 0
+    core.tick(due)
+    again = Reconciler({"web": S}, Reconciler.records_from_json(core.to_json()))
+    # the probe was asked for; the agent died before it read the answer
+    actions = again.observe(obs("BACKOFF", int(due), stop=int(due) + 1), due + 1)
+    assert decisions(actions) == ["backoff", "crash-loop-stop", "stop"]
+    assert actions[0].extra["reason"] == "probe-failed"
+
+
+def test_a_probe_lost_with_the_agent_is_asked_for_again() -> None:
+    core = fatal_core()
+    due = core.records[NAME].due or 0
+    core.tick(due)
+    again = Reconciler({"web": S}, Reconciler.records_from_json(core.to_json()))
+    again.observe(obs("FATAL", 95, stop=96, now=int(due)), due)
+    assert decisions(again.tick(due + 11)) == ["start"]
+
+
+def test_a_persons_stop_during_the_cooldown_cancels_it() -> None:
+    core = fatal_core()
+    assert decisions(core.person(set(), {NAME: 101.0}, 101)) == ["manual-stop"]
+    assert core.records[NAME].due is None
+    assert core.tick(10_000) == []
+    # until a person starts it
+    started = core.observe(obs("STARTING", 5000, pid=77, now=5000), 5000)
+    assert decisions(started) == ["manual-start"]
+
+
+def test_a_hold_keeps_the_agent_away_until_release() -> None:
+    core = fatal_core()
+    assert decisions(core.person({"web"}, {}, 101)) == ["hold"]
+    assert core.tick(10_000) == []
+    assert core.next_wakeup() is None
+    assert decisions(core.person(set(), {}, 10_001)) == ["release"]
+    assert decisions(core.tick(10_001)) == ["rearm", "start"]
+
+
+def test_a_hold_given_before_the_program_was_seen_applies_when_it_is() -> None:
+    core = Reconciler({"web": S})
+    core.person({"web"}, {}, 1)
+    core.observe(obs("FATAL", 95, stop=96, now=100), 100)
+    assert core.records[NAME].held
+    assert core.tick(10_000) == []
+
+
+def test_healthy_running_resets_the_backoff() -> None:
+    core = fatal_core()
+    due = core.records[NAME].due or 0
+    core.tick(due)
+    core.started(obs("STARTING", int(due), pid=42), due)
+    core.observe(obs("RUNNING", int(due), pid=42, now=int(due) + 121), due + 121)
+    actions = core.observe(obs("RUNNING", int(due), pid=42, now=int(due) + 601), due + 601)
+    assert decisions(actions) == ["reset"]
+    assert core.records[NAME].rounds == 0
+
+
+def test_reload_forgets_removed_programs_and_adopts_new_ones() -> None:
+    core = fatal_core()
+    actions = core.reload({"api": S})
+    assert decisions(actions) == ["forgotten"]
+    assert NAME not in core.records
+    assert core.observe(obs("FATAL", 95, stop=96, now=100), 100) == []  # not managed now
+    adopted = core.observe(Observation("api:api-0", "FATAL", start=95, stop=96, now=100), 100)
+    assert decisions(adopted) == ["backoff"]
+
+
+def test_settings_of_older_and_newer_versions_load(tmp_path: Path) -> None:
+    old = {k: v for k, v in vars(S).items() if k not in ("exit_codes", "jitter")}
+    new = {**old, "exit_codes": [0, 3], "a_field_from_the_future": 1}
+    path = tmp_path / "backoff.json"
+    path.write_text(
+        json.dumps([{"settings": old, "programs": ["a"]}, {"settings": new, "programs": ["b"]}])
+    )
+    settings = load_settings(str(path))
+    assert settings["a"].exit_codes == (0,) and settings["a"].jitter == 0.2
+    assert settings["b"].exit_codes == (0, 3)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "[]",
+        '{"version": 1, "processes": {}}',
+        '{"version": 2, "processes": []}',
+        '{"version": 2, "processes": {"a:a": {"phase": "dancing"}}}',
+        '{"version": 2, "processes": {"a:a": {"rounds": "two"}}}',
+        '{"version": 2, "processes": {"a:a": {"due": [1]}}}',
+        "not json",
+    ],
+)
+def test_a_state_file_of_the_wrong_shape_is_reported_and_ignored(
+    tmp_path: Path, document: str
+) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(document)
+    lines: list[dict[str, Any]] = []
+    assert StateFile(str(path), lines.append).load() == {}
+    assert [line["decision"] for line in lines] == ["state-unreadable"]
+
+
+def test_a_failed_state_write_is_reported_once_and_the_recovery_too(tmp_path: Path) -> None:
+    path = tmp_path / "state"
+    path.mkdir()
+    lines: list[dict[str, Any]] = []
+    state = StateFile(str(path), lines.append)
+    assert not state.save({"version": 2, "processes": {}}, 100)
+    assert not state.save({"version": 2, "processes": {}}, 130)
+    assert not state.save({"version": 2, "processes": {}}, 170)  # a minute later: again
+    assert [line["decision"] for line in lines] == ["state-write-failed"] * 2
+    path.rmdir()
+    assert state.save({"version": 2, "processes": {}}, 180)
+    assert lines[-1]["decision"] == "state-write-recovered"
+
+
+def test_the_persons_file_keeps_holds_and_stops(tmp_path: Path) -> None:
+    person = PersonFile(str(tmp_path / "state.json"))
+
+    def change(held: set[str], stops: dict[str, float]) -> None:
+        held.add("web")
+        stops["api"] = 5.0
+
+    person.update(change)
+    assert person.read() == ({"web"}, {"api": 5.0})
+    assert person.changed() and not person.changed()
