@@ -213,6 +213,19 @@ def test_the_hold_backs_off_crash_after_crash(tmp_path: Path, kind: str) -> None
     assert {h["source"] for h in holds} == {"metadata+state"}
 
 
+def test_late_crashes_back_off_too(tmp_path: Path) -> None:
+    # Past the start window ECS alone restarts at once, for ever; the hold still climbs the
+    # ladder, so from the fifth crash (back-off 4 s, life ~1.5 s) each restart waits.
+    ecs, _ = service(tmp_path, wrapped_daemon, lives="1.5", hold={**HOLD, "maximum": 4.0})
+    with ecs:
+        assert ecs.wait_for("restart", 5, GENEROUS), story(ecs)
+    assert ecs.count("replace") == 0
+    holds = events(ecs.json_lines(), "hold")[:5]
+    assert [h["n"] for h in holds] == [0, 1, 2, 3, 4]
+    assert holds[4]["backoff"] == 4.0
+    assert holds[4]["seconds"] > 0
+
+
 def test_the_hold_wraps_a_shell_script(tmp_path: Path) -> None:
     ecs, _ = service(tmp_path, wrapped_shell, hold=HOLD)
     with ecs:
