@@ -122,13 +122,16 @@ def fleet(count: int = 30, repeats: int = 5) -> dict[str, float]:
     }
 
 
-def one_stack(count: int = 60) -> dict[str, dict[str, float]]:
-    """N services with default alarms in one stack: resources of that stack, EventBridge rules."""
+def one_stack(count: int = 60, with_network: int = 59) -> dict[str, dict[str, float]]:
+    """Services with default alarms in one stack: resources of that stack, EventBridge rules.
+    With the VPC and cluster in the same stack, ``with_network`` services (CDK refuses a stack
+    over 500 resources at synth, so the 60 of the platform shape do not fit there)."""
     return {
-        variant: run_once(variant, count)
-        for variant in ("library-alarms-one-stack", "library-alarms-one-stack-vpc")
+        "library-alarms-one-stack": run_once("library-alarms-one-stack", count),
+        "library-alarms-one-stack-vpc": run_once("library-alarms-one-stack-vpc", with_network),
     }
 
 
 if __name__ == "__main__":
-    print(json.dumps({"fleet": fleet(), "one_stack": one_stack()}, indent=1))
+    print(json.dumps({"one_stack": one_stack()}, indent=1), flush=True)
+    print(json.dumps({"fleet": fleet()}, indent=1), flush=True)
