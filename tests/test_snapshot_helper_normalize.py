@@ -245,3 +245,10 @@ def test_a_fingerprint_line_without_init_metadata_is_the_users() -> None:
     resource = instance("# fingerprint: 0123456789abcdef\n")
     del resource["Metadata"]
     assert normalize_template({"Resources": {"Host": resource}})["Resources"]["Host"] == resource
+
+
+@pytest.mark.parametrize("value", ["dummy1a", "vpc-12345", "dummy-value-for-/app/name"])
+def test_dummy_values_of_lookups_warn_with_where(value: str) -> None:
+    template = {"Resources": {"Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {"X": value}}}}
+    with pytest.warns(CdkSnapshotWarning, match=rf"'{value}' at Resources\.Subnet\.Properties\.X"):
+        normalize_template(template)

@@ -268,11 +268,16 @@ def snapshot_of(builder: Builder, root: Path, knobs: Knobs, given: str = "stack"
 
 
 def as_given(stack: Stack, given: str) -> Any:
-    # A template dict has no construct paths and no nested templates: masking must hold anyway.
-    return stack if given == "stack" else assertions.Template.from_stack(stack).to_json()
+    # A template dict has no construct paths and no nested templates, a synthesized artifact no
+    # nested templates: masking must hold anyway.
+    if given == "stack":
+        return stack
+    if given == "artifact":
+        return stack.node.root.synth().get_stack_by_name(stack.stack_name)
+    return assertions.Template.from_stack(stack).to_json()
 
 
-GIVEN = pytest.mark.parametrize("given", ["stack", "template"])
+GIVEN = pytest.mark.parametrize("given", ["stack", "template", "artifact"])
 
 
 def _id(case: tuple[Builder, Knobs, Knobs]) -> str:
@@ -286,7 +291,7 @@ def test_a_real_change_changes_the_snapshot(
     case: tuple[Builder, Knobs, Knobs], given: str, tmp_path: Path
 ) -> None:
     builder, base, change = case
-    if given == "template" and builder is nested_stack:
+    if given != "stack" and builder is nested_stack:
         pytest.skip("a template dict does not hold its nested stacks (a warning says so)")
     before = snapshot_of(builder, tmp_path / "before", base, given)
     after = snapshot_of(builder, tmp_path / "after", base | change, given)
@@ -318,3 +323,23 @@ def test_the_stacks_leave_no_asset_hash_unmasked(tmp_path: Path) -> None:
                            (hosts_stack, HOSTS), (instance_stack, INSTANCE)]:  # fmt: skip
         text = snapshot_of(builder, tmp_path / builder.__name__, knobs)
         assert set(re.findall(r"[0-9a-f]{64}", text)) <= users
+
+
+@pytest.mark.parametrize(
+    ("given", "asset", "cdk_handlers"),
+    [
+        ("stack", "Functions/Handler", 3),
+        ("artifact", "Functions/Handler", 3),
+        # No paths: assets go by logical id, and the Provider framework's function (its id
+        # depends on the user's path) is not known.
+        ("template", "Handler886CB40B", 2),
+    ],
+)
+def test_names_and_cdk_handlers_by_what_is_given(
+    given: str, asset: str, cdk_handlers: int, tmp_path: Path
+) -> None:
+    text = snapshot_of(lambda_stack, tmp_path, LAMBDA, given)
+    assert f'"S3Key": "[ASSET {asset}].zip"' in text
+    # CDK's: auto-delete provider, bucket deployment, Provider framework; the user's three keep.
+    assert text.count('"Runtime": "[CDK_HANDLER_RUNTIME]"') == cdk_handlers
+    assert text.count('"Runtime": "python3.12"') == 3

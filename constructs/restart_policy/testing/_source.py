@@ -19,6 +19,10 @@ def stack_template_of(data: Any) -> StackTemplate:
         return StackTemplate(data)
     if hasattr(data, "template_options") and hasattr(data, "node"):
         return _from_stack(data)
+    if hasattr(data, "find_metadata_by_type") and isinstance(
+        getattr(data, "template", None), Mapping
+    ):
+        return _from_artifact(data)
     to_json = getattr(data, "to_json", None)
     if callable(to_json):
         result = to_json()
@@ -26,7 +30,7 @@ def stack_template_of(data: Any) -> StackTemplate:
             return StackTemplate(result)
     raise TypeError(
         f"cannot snapshot a {type(data).__name__} as a CDK template: give a Stack, an "
-        "assertions.Template or the template as a dict"
+        "assertions.Template, a CloudFormationStackArtifact or the template as a dict"
     )
 
 
@@ -44,3 +48,13 @@ def _from_stack(stack: Any) -> StackTemplate:
         elif CfnResource.is_cfn_resource(construct) and Stack.of(construct) is stack:
             paths[stack.resolve(construct.logical_id)] = construct.node.path
     return StackTemplate(template, paths, nested)
+
+
+def _from_artifact(artifact: Any) -> StackTemplate:
+    # A synthesized stack (``app.synth().get_stack_by_name(...)``) lists each logical id with its
+    # construct path (``/Stack/Queue/Resource``); its nested templates are files, left out.
+    paths = {
+        str(entry.data): str(entry.path).lstrip("/")
+        for entry in artifact.find_metadata_by_type("aws:cdk:logicalId")
+    }
+    return StackTemplate(artifact.template, paths)

@@ -14,7 +14,8 @@ from ._source import stack_template_of
 
 
 def template_of(data: Any) -> dict[str, Any]:
-    """The template as JSON data from a ``Stack``, an ``assertions.Template`` or a dict."""
+    """The template as JSON data from a ``Stack``, an ``assertions.Template``, a synthesized
+    ``CloudFormationStackArtifact`` or a dict."""
     return dict(stack_template_of(data).template)
 
 
