@@ -77,6 +77,7 @@ from typing import IO, Any
 
 STATE_VERSION = 2
 SCAN_SECONDS = 5.0  # a full getAllProcessInfo this often; events wake the agent in between
+SAVE_SECONDS = 1.0  # state writes that no start or stop waits for are gathered this long
 RESPAWN_WINDOW = 3.0  # supervisor respawns within a main-loop tick or two of an exit (int stamps)
 STOP_RETRY_SECONDS = 15.0  # a stop that did not take is asked again after this long
 PROBE_LOST_SECONDS = 10.0  # a probe recorded but never seen (agent died before the call)
@@ -213,7 +214,7 @@ def record_from_json(values: Any) -> Record:
             raise ValueError(f"{name} is not an integer")
     for name in ("due", "probe_at", "probe_start", "run_start", "judged", "down_since"):
         value = getattr(record, name)
-        if value is not None and not isinstance(value, int | float):
+        if value is not None and not isinstance(value, (int, float)):
             raise ValueError(f"{name} is not a number")
     return record
 
@@ -901,6 +902,7 @@ class Listener:
         self.core = Reconciler(load_settings(config_path), self.state.load(), rng=rng)
         self.reload_requested = False
         self.last_scan = 0.0
+        self.last_save = 0.0
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -922,27 +924,32 @@ class Listener:
         except OSError:
             return None
 
-    def _save(self) -> None:
-        if self.core.dirty:
+    def _save(self, *, now: bool = True) -> None:
+        """Before a start or a stop, at once (a restart then knows the call was the agent's);
+        otherwise at most once a second, which is what 150 programs' events cost in writes."""
+        clock = self.clock()
+        if self.core.dirty and (now or clock - self.last_save >= SAVE_SECONDS):
             self.core.dirty = False
-            self.state.save(self.core.to_json(), self.clock())
+            self.last_save = clock
+            self.state.save(self.core.to_json(), clock)
 
     def carry_out(self, actions: Iterable[Action]) -> None:
         pending = list(actions)
-        self._save()  # intent first: a restart after the call then knows the call was ours
+        acting = any(action.kind != "log" for action in pending)
+        self._save(now=acting)
         while pending:
             action = pending.pop(0)
             if action.kind == "log":
                 self._emit_plain(
                     {"process": action.name, "decision": action.decision, **action.extra}
                 )
-            elif action.kind == "start":
+                continue
+            self._save()
+            if action.kind == "start":
                 pending += self._start(action.name)
-                self._save()
             elif action.kind == "stop":
                 pending += self._stop(action.name)
-                self._save()
-        self._save()
+        self._save(now=False)
 
     def _start(self, name: str) -> list[Action]:
         now = self.clock()
@@ -1026,6 +1033,7 @@ class Listener:
         self.look(name)
 
     def on_timer(self) -> None:
+        self._save(now=False)
         now = self.clock()
         if self.reload_requested or now - self.last_scan >= SCAN_SECONDS:
             self.scan()
@@ -1039,6 +1047,8 @@ class Listener:
         due = self.core.next_wakeup()
         if due is not None:
             wakeups.append(due)
+        if self.core.dirty:
+            wakeups.append(self.last_save + SAVE_SECONDS)
         return max(0.0, min(wakeups) - now)
 
     def serve(self, stdin: IO[bytes], stdout: IO[bytes]) -> None:
