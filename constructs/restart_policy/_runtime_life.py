@@ -121,9 +121,11 @@ class AsyncLifecycle:
 
     @property
     def stop_signal(self) -> int | None:
+        """The number of the signal that asked for the stop, if a signal did."""
         return self._state.signal_number
 
     def request_stop(self) -> None:
+        """Ask for a graceful stop, as the first stop signal does (from any thread)."""
         self._state.request_stop()
 
     async def wait(self, seconds: float) -> bool:
@@ -155,6 +157,7 @@ class AsyncLifecycle:
             raise Stopped("stop requested")
 
     def check(self) -> None:
+        """Raise ``Stopped`` if a stop was asked."""
         if self._state.requested:
             self._state.announce()
             raise Stopped("stop requested")

@@ -261,6 +261,7 @@ class JsonFormatter(logging.Formatter):
     """A ``logging`` formatter for the app's own records, in the runtime's line format."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one bounded JSON line."""
         entry = build_entry(
             record.levelno, record.getMessage(), event=getattr(record, "event", "log")
         )

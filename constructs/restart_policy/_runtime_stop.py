@@ -267,6 +267,7 @@ class Stopping:
         self._state = state
 
     def is_set(self) -> bool:
+        """True once a stop was asked."""
         if self._state.requested and threading.current_thread() is threading.main_thread():
             self._state.announce()
         return self._state.requested
@@ -296,15 +297,18 @@ class AsyncStopping:
         self._event = event
 
     def is_set(self) -> bool:
+        """True once a stop was asked."""
         if self._state.requested:
             self._state.announce()
         return self._state.requested
 
     async def wait(self) -> bool:
+        """Wait until a stop is asked; True (as ``asyncio.Event.wait``)."""
         await self._event.wait()
         return self.is_set()
 
     def fileno(self) -> int:
+        """A pipe that becomes readable once a stop is asked (for ``loop.add_reader``)."""
         return self._state.stop_r
 
     def __bool__(self) -> bool:
