@@ -252,3 +252,21 @@ def test_dummy_values_of_lookups_warn_with_where(value: str) -> None:
     template = {"Resources": {"Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {"X": value}}}}
     with pytest.warns(CdkSnapshotWarning, match=rf"'{value}' at Resources\.Subnet\.Properties\.X"):
         normalize_template(template)
+
+
+def test_an_api_deployment_id_hash_is_masked_with_current_version() -> None:
+    lid = "RestDeployment633E6720" + "a" * 32
+    template = {
+        "Resources": {
+            lid: {"Type": "AWS::ApiGateway::Deployment"},
+            "Stage": {
+                "Type": "AWS::ApiGateway::Stage",
+                "Properties": {"DeploymentId": {"Ref": lid}},
+            },
+        }
+    }
+    out = normalize_template(template)
+    assert out["Resources"]["Stage"]["Properties"]["DeploymentId"] == {
+        "Ref": "RestDeployment633E6720[HASH]"
+    }
+    assert lid in normalize_template(template, ignore_current_version=False)["Resources"]

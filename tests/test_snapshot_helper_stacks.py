@@ -24,6 +24,7 @@ from aws_cdk import (
     Stack,
     assertions,
 )
+from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_lambda as lambda_
@@ -226,6 +227,29 @@ def instance_stack(root: Path, k: Knobs) -> Stack:
 
 INSTANCE: Knobs = {"bundle": "one", "command": "echo hi", "init_asset": "a=1", "motd": "hello"}
 
+
+def api_stack(root: Path, k: Knobs) -> Stack:
+    # API Gateway names its deployment after a hash of the API's model, which holds the
+    # current_version id: a code change must not fail the snapshot, an API change must.
+    stack = Stack(App(), "Api")
+    handler = lambda_.Function(
+        stack,
+        "Handler",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="index.handler",
+        code=lambda_.Code.from_asset(folder(root, "api", {"index.py": k["code"]})),
+    )
+    alias = lambda_.Alias(stack, "Live", alias_name="live", version=handler.current_version)
+    api = apigateway.RestApi(stack, "Rest")
+    api.root.add_method(k["verb"], apigateway.LambdaIntegration(alias))
+    api.root.add_resource(k["part"]).add_method(
+        "POST", apigateway.LambdaIntegration(handler.current_version)
+    )
+    return stack
+
+
+API: Knobs = {"code": "def handler(e, c):\n    return 1\n", "verb": "GET", "part": "v1"}
+
 Builder = Callable[[Path, Knobs], Stack]
 
 REAL_CHANGES: list[tuple[Builder, Knobs, Knobs]] = [
@@ -245,6 +269,7 @@ REAL_CHANGES: list[tuple[Builder, Knobs, Knobs]] = [
         ("checksum", "e" * 64), ("greeting", "bye"), ("type", "t3.small"),
         ("ami", "latest_amazon_linux2"), ("release", "f" * 64),
     ]],
+    *[(api_stack, API, {knob: value}) for knob, value in [("verb", "PUT"), ("part", "v2")]],
     *[(instance_stack, INSTANCE, {knob: value}) for knob, value in [
         ("command", "echo bye"), ("motd", "welcome"),
     ]],
@@ -257,6 +282,7 @@ ASSET_CHANGES: list[tuple[Builder, Knobs, Knobs]] = [
     (lambda_stack, LAMBDA, {"on_event": "def handler(e, c):\n    return {'a': 1}\n"}),
     (nested_stack, NESTED, {"worker": "def handler(e, c):\n    return 2\n"}),
     (hosts_stack, HOSTS, {"bundle": "print(2)\n"}),
+    (api_stack, API, {"code": "def handler(e, c):\n    return 2\n"}),  # current_version
     (instance_stack, INSTANCE, {"bundle": "two"}),
     (instance_stack, INSTANCE, {"init_asset": "a=2"}),
 ]
@@ -320,7 +346,8 @@ def test_the_stacks_leave_no_asset_hash_unmasked(tmp_path: Path) -> None:
     # Every 64-hex string left is one the knobs put there.
     users = {ECS["digest"], HOSTS["checksum"], HOSTS["release"]}
     for builder, knobs in [(ecs_stack, ECS), (lambda_stack, LAMBDA), (nested_stack, NESTED),
-                           (hosts_stack, HOSTS), (instance_stack, INSTANCE)]:  # fmt: skip
+                           (hosts_stack, HOSTS), (instance_stack, INSTANCE),
+                           (api_stack, API)]:  # fmt: skip
         text = snapshot_of(builder, tmp_path / builder.__name__, knobs)
         assert set(re.findall(r"[0-9a-f]{64}", text)) <= users
 

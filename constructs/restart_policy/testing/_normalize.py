@@ -23,7 +23,6 @@ NESTED_STACKS = "NestedStacks"
 CDK_HANDLER_RUNTIME = "[CDK_HANDLER_RUNTIME]"
 
 _CURRENT_VERSION = re.compile(r"^(.+CurrentVersion[0-9A-F]{8})[0-9a-f]{32}$")
-_REPLACEMENT_ID = re.compile(r"^([A-Za-z0-9]*[0-9A-F]{8})[0-9a-f]{16}$")
 _INIT_FINGERPRINT = re.compile(r"(^|\n)(# fingerprint: )[0-9a-f]{16}(?=\n|$)")
 _DUMMY_PREFIXES = ("dummy-value-for-",)
 # What CDK puts in a template when a context lookup has no value yet (aws-cdk-lib's
@@ -139,9 +138,10 @@ def _normalize(
             match = _CURRENT_VERSION.match(logical_id)
             if match and resource.get("Type") == "AWS::Lambda::Version":
                 version_ids[logical_id] = f"{match.group(1)}[HASH]"
+        version_ids.update(_hash_suffixed_ids(resources, paths, "AWS::ApiGateway::Deployment", 32))
     renames: dict[str, str] = dict(version_ids)
     if options.ignore_assets:
-        renames.update(_user_data_replacement_ids(resources, paths))
+        renames.update(_hash_suffixed_ids(resources, paths, "AWS::EC2::Instance", 16))
         renames.update(_asset_names(data, paths, dict(renames)))
         if any("AWS::CloudFormation::Init" in r.get("Metadata", {}) for r in resources.values()):
             for resource in resources.values():
@@ -235,18 +235,20 @@ def _asset_names(
     return names
 
 
-def _user_data_replacement_ids(
-    resources: Mapping[str, Any], paths: Mapping[str, str]
+def _hash_suffixed_ids(
+    resources: Mapping[str, Any], paths: Mapping[str, str], resource_type: str, digits: int
 ) -> dict[str, str]:
-    """Instances whose logical id CDK suffixes with a hash of their user data and init config.
+    """Resources of ``resource_type`` whose logical id CDK suffixes with ``digits`` hex digits.
 
-    (``user_data_causes_replacement``, or an ``init``): the hash follows asset content; the
-    user data and the init metadata themselves stay compared.
+    An instance (``user_data_causes_replacement``, ``init``) gets a hash of its user data and
+    init config, which follow asset URLs; an API Gateway deployment a hash of the API's model,
+    which holds ``current_version`` ids. What was hashed stays compared in its own place.
     """
+    suffixed = re.compile(rf"^([A-Za-z0-9]*[0-9A-F]{{8}})[0-9a-f]{{{digits}}}$")
     renames: dict[str, str] = {}
     for logical_id, resource in resources.items():
-        match = _REPLACEMENT_ID.match(logical_id)
-        if not match or resource.get("Type") != "AWS::EC2::Instance":
+        match = suffixed.match(logical_id)
+        if not match or resource.get("Type") != resource_type:
             continue
         path = paths.get(logical_id)
         if path is not None:
