@@ -268,6 +268,7 @@ def simulate(seed: int) -> None:
     end = down_to + SETTINGS.maximum + SETTINGS.start_window + 12
     quiet_from = down_to + 1  # the person does nothing after the outage ends
     last_scan = -10.0
+    down_since: dict[str, float] = {}
     while world.now < end:
         world.now = round(world.now + DT, 3)
         world.step()
@@ -284,6 +285,7 @@ def simulate(seed: int) -> None:
         if world.now < quiet_from and rng.random() < 0.01:
             person(driver, rng)
         assert driver.core.check() == [], (seed, driver.core.check())
+        stranded(driver, down_since)
     # the person lets go of every hold; a person's stop stays a stop
     driver.held.clear()
     driver.take(driver.core.person(set(), driver.stops, world.now))
@@ -308,6 +310,29 @@ def simulate(seed: int) -> None:
         ), (seed, name, p.state, record)
     over = {k: v for k, v in driver.starts_per_round.items() if v > 1}
     assert not over, (seed, over)
+
+
+def stranded(driver: Driver, down_since: dict[str, float]) -> None:
+    """Every program FATAL or stopped by the agent has, once the agent had time to look, a due
+    time, a probe under way, a person's hold or stop, or max_rearms reached."""
+    world = driver.world
+    for name, p in world.processes.items():
+        down = p.state == "FATAL" or (p.state == "STOPPED" and p.stopped_by == "agent")
+        if not down:
+            down_since.pop(name, None)
+            continue
+        since = down_since.setdefault(name, world.now)
+        if world.now - since < 10:  # events arrive up to a few seconds late; scans every 5 s
+            continue
+        r = driver.core.records.get(name)
+        assert r is not None, (driver.seed, name, "never seen")
+        covered = (
+            r.held
+            or r.phase in ("person-stopped", "given-up")
+            or (r.phase == "cooling" and r.due is not None)
+            or (r.phase == "probing" and r.probe_start is None and r.probe_at is not None)
+        )
+        assert covered, (driver.seed, name, p.state, r)
 
 
 def person(driver: Driver, rng: random.Random) -> None:
