@@ -248,7 +248,7 @@ def test_settings_of_older_and_newer_versions_load(tmp_path: Path) -> None:
     "document",
     [
         "[]",
-        '{"version": 1, "processes": {}}',
+        '{"version": 3, "processes": {}}',
         '{"version": 2, "processes": []}',
         '{"version": 2, "processes": {"a:a": {"phase": "dancing"}}}',
         '{"version": 2, "processes": {"a:a": {"rounds": "two"}}}',
@@ -290,3 +290,11 @@ def test_the_persons_file_keeps_holds_and_stops(tmp_path: Path) -> None:
     person.update(change)
     assert person.read() == ({"web"}, {"api": 5.0})
     assert person.changed() and not person.changed()
+
+
+def test_the_previous_agents_state_carries_over(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    old = {"rounds": 3, "due": 1234.5, "quick_exits": 0, "given_up": False}
+    path.write_text(json.dumps({"version": 1, "processes": {NAME: old}}))
+    records = StateFile(str(path), print).load()
+    assert (records[NAME].rounds, records[NAME].phase, records[NAME].due) == (3, "cooling", 1234.5)

@@ -219,6 +219,14 @@ def record_from_json(values: Any) -> Record:
     return record
 
 
+def _from_version_1(values: Any) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise ValueError("a process record is not an object")
+    due = values.get("due")
+    phase = "given-up" if values.get("given_up") else "cooling" if due is not None else "watch"
+    return {"rounds": values.get("rounds", 0), "due": due, "phase": phase}
+
+
 class Reconciler:
     """Every back-off decision, from observations and a clock; no I/O.
 
@@ -724,13 +732,17 @@ class Reconciler:
 
     @staticmethod
     def records_from_json(data: Any) -> dict[str, Record]:
-        """Records from a state document; ValueError for any shape but the right one."""
-        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        """Records from a state document; ValueError for any shape but the right one. The
+        previous agent's (version 1) round counts and due times carry over."""
+        version = data.get("version") if isinstance(data, dict) else None
+        if version not in (1, STATE_VERSION):
             raise ValueError("not a version-2 state document")
         processes = data.get("processes")
         if not isinstance(processes, dict):
             raise ValueError("processes is not an object")
         try:
+            if version == 1:
+                processes = {k: _from_version_1(v) for k, v in processes.items()}
             return {str(k): record_from_json(v) for k, v in processes.items()}
         except TypeError as error:
             raise ValueError(str(error)) from error
