@@ -5,6 +5,7 @@ The daemon runs with default output buffering: ``env -u PYTHONUNBUFFERED`` in it
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import time
@@ -63,7 +64,10 @@ def start_daemon(tmp_path: Path, mode: str, policy: RestartPolicy) -> Supervisor
     (tmp_path / "mode").write_text(mode)
     script = tmp_path / "daemon.py"
     script.write_text(DAEMON)
-    command = f"/usr/bin/env -u PYTHONUNBUFFERED {shlex.quote(sys.executable)} {script} {tmp_path}"
+    under_test = os.environ.get("RUNTIME_UNDER_TEST")  # an older runtime, to see a test fail
+    prefix = f"PYTHONPATH={shlex.quote(under_test)} " if under_test else ""
+    python = shlex.quote(sys.executable)
+    command = f"/usr/bin/env -u PYTHONUNBUFFERED {prefix}{python} {script} {tmp_path}"
     section = render_program(
         Program(name="daemon", command=command), policy, LogPolicy(directory=str(tmp_path))
     )
