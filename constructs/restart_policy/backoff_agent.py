@@ -1083,7 +1083,10 @@ class Listener:
             body = stdin.read(int(headers.get("len", "0"))).decode("utf-8")
             try:
                 self.on_event(headers.get("eventname", ""), parse_tokens(body.split("\n", 1)[0]))
-                self.carry_out(self.core.tick(self.clock()))
+                if self.clock() - self.last_scan >= SCAN_SECONDS:
+                    self.on_timer()  # a storm of events must not starve the scans
+                else:
+                    self.carry_out(self.core.tick(self.clock()))
             except Exception as exc:  # one bad event must not kill the agent
                 self._emit_plain({"decision": "agent-error", "detail": repr(exc)})
             stdout.write(b"RESULT 2\nOK")
