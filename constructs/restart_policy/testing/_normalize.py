@@ -78,8 +78,11 @@ def normalize_template(
       ``S3Key`` next to an asset bucket, the object key after the bucket in a URL (nested
       stacks' ``TemplateURL``), the tag after ``container-assets-...:``, ``aws:asset:path``.
       The same hash elsewhere in the template is the same asset and gets the same name.
+      Also the hashes CDK derives from asset URLs: the 16 hex digits appended to an
+      ``ec2.Instance``'s logical id and the ``# fingerprint:`` of ``CloudFormationInit``.
     - (``ignore_current_version``) ``<fn>CurrentVersion<8 hex><32 hex>`` logical ids lose the
-      32 hex digits (which follow the code), in every reference too.
+      32 hex digits (which follow the code), in every reference too; so does an API Gateway
+      deployment's logical id (its hash covers the API's model, version ids included).
     - The ``Runtime`` of CDK's own handlers, known by construct path, is ``[CDK_HANDLER_RUNTIME]``.
     - Nested stacks (given in a ``StackTemplate``) are under ``NestedStacks``, by construct path.
     """
@@ -150,10 +153,10 @@ def _normalize(
     found_types.update(str(r.get("Type")) for r in resources.values())
     found_keys.update(resources)
     found_keys.update(version_ids.values())
-    if options.subset_resource_types is not None:
+    if options.subset_resource_types is not None and "Resources" in data:
         wanted = set(options.subset_resource_types)
         data["Resources"] = {k: r for k, r in resources.items() if r.get("Type") in wanted}
-    if options.subset_resource_keys is not None:
+    if options.subset_resource_keys is not None and "Resources" in data:
         keys = set(options.subset_resource_keys)
         data["Resources"] = {
             k: r
