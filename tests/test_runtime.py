@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -390,3 +391,12 @@ def test_a_lifecycle_of_its_own_lets_the_apps_tests_drive_a_stop() -> None:
     assert life.stopping.is_set() and life.wait(60)
     with pytest.raises(runtime.Stopped):
         life.sleep(60)
+
+
+def test_lifecycles_made_in_the_apps_tests_hold_no_file_descriptors() -> None:
+    before = len(os.listdir("/proc/self/fd"))
+    lives = [runtime.Lifecycle() for _ in range(300)]
+    assert len(os.listdir("/proc/self/fd")) == before
+    lives[0].request_stop()
+    readable, _, _ = select.select([lives[0].stopping], [], [], 0)
+    assert readable == [lives[0].stopping]

@@ -64,10 +64,11 @@ class StopState:
         )  # the stop; set by the watcher or request_stop, never the handler
         self.wake = threading.Event()  # the stop or a crash in a thread: items end, waits return
         self._announce_lock = threading.Lock()
-        self._wake_r, self._wake_w = os.pipe()
-        self.stop_r, self._stop_w = os.pipe()  # readable once stopping; never drained
-        for fd in (self._wake_r, self._wake_w, self.stop_r, self._stop_w):
-            os.set_blocking(fd, False)
+        # Pipes are made by install() (or fileno()): a Lifecycle made in the app's own tests
+        # holds no file descriptors.
+        self._wake_r = self._wake_w = -1
+        self._stop_r = self._stop_w = -1  # readable once stopping; never drained
+        self._pipe_lock = threading.Lock()
         self._closed = threading.Event()
         self._listeners: list[Callable[[], None]] = []
         self._previous_handlers: dict[int, Any] = {}
@@ -95,6 +96,8 @@ class StopState:
     # --- installation ---------------------------------------------------------------------------
 
     def install(self) -> None:
+        self._wake_r, self._wake_w = _pipe()
+        self.stop_fd()
         for number in self.stop_signals:
             self._previous_handlers[number] = signal.signal(number, self.on_signal)
         self._previous_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
@@ -112,9 +115,10 @@ class StopState:
             os.write(self._wake_w, b"\0")
         if self._watcher is not None:
             self._watcher.join(timeout=5)
-        for fd in (self._wake_r, self._wake_w, self.stop_r, self._stop_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        for fd in (self._wake_r, self._wake_w, self._stop_r, self._stop_w):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     # --- the watcher thread ---------------------------------------------------------------------
 
@@ -154,8 +158,9 @@ class StopState:
             return
         self.event.set()
         self.wake.set()
-        with contextlib.suppress(OSError):
-            os.write(self._stop_w, b"s")
+        with self._pipe_lock, contextlib.suppress(OSError):
+            if self._stop_w >= 0:
+                os.write(self._stop_w, b"s")
         for listener in list(self._listeners):
             with contextlib.suppress(Exception):
                 listener()
@@ -190,6 +195,15 @@ class StopState:
             self.signal_number = number
         self.requested = True
         self._set()
+
+    def stop_fd(self) -> int:
+        """The read end of a pipe that becomes readable once a stop is asked."""
+        with self._pipe_lock:
+            if self._stop_r < 0:
+                self._stop_r, self._stop_w = _pipe()
+                if self.event.is_set():
+                    os.write(self._stop_w, b"s")
+            return self._stop_r
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -237,6 +251,13 @@ class StopState:
         self.wake.set()
 
 
+def _pipe() -> tuple[int, int]:
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)  # set_wakeup_fd needs it; a full pipe must not block anyone
+    return read, write
+
+
 class _Masked:
     """While the runtime writes a line, a graceful-stop raise waits until the line is whole."""
 
@@ -279,7 +300,7 @@ class Stopping:
 
     def fileno(self) -> int:
         """A pipe that becomes readable once a stop is asked (for ``select``/``selectors``)."""
-        return self._state.stop_r
+        return self._state.stop_fd()
 
     def __bool__(self) -> bool:
         return self.is_set()
@@ -309,7 +330,7 @@ class AsyncStopping:
 
     def fileno(self) -> int:
         """A pipe that becomes readable once a stop is asked (for ``loop.add_reader``)."""
-        return self._state.stop_r
+        return self._state.stop_fd()
 
     def __bool__(self) -> bool:
         return self.is_set()
