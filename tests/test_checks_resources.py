@@ -5,7 +5,9 @@ construct was built with. cdk-nag's style: a compliant and a non-compliant case 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from aws_cdk import App, Duration, NestedStack, Stack, Stage
 from aws_cdk import aws_applicationautoscaling as app_autoscaling
 from aws_cdk import aws_ec2 as ec2
@@ -28,6 +30,7 @@ from tests.test_checks import (
     good_fargate_service,
     rules,
 )
+from tests.test_cli_synth import run_cdk
 
 Build = Callable[[Stack], object]
 AppBuild = Callable[[App], object]
@@ -276,3 +279,20 @@ def test_hand_written_service_is_judged_by_the_app_wide_policy() -> None:
     _, findings, messages = check_messages(build)
     assert findings == [("RP-ECS-STOP", "Test/Task/Resource", "error")]
     assert "StopTimeout 300 is outside 1..120 s" in messages
+
+
+@pytest.mark.e2e
+def test_cdk_synth_of_the_nested_stack_sample_fails_with_both_services_findings(
+    tmp_path: Path,
+) -> None:
+    app = Path(__file__).with_name("fixtures") / "nested_stack_app.py"
+    result = run_cdk(
+        "synth", "--quiet", "--app", f"python {app}", "--output", str(tmp_path / "out")
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    for name in ("Orders", "Billing"):
+        assert f"Sample/Workers/{name}/Service" in output  # RP-ECS-BREAKER
+        assert f"Sample/Workers/{name}Task/Resource" in output  # RP-ECS-RESTART, RP-ECS-STOP
+    for rule in ("RP-ECS-BREAKER", "RP-ECS-RESTART", "RP-ECS-STOP", "RP-LOGS-RETENTION"):
+        assert rule in output
