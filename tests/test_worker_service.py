@@ -426,3 +426,60 @@ def test_crash_alarm_threshold_below_one() -> None:
 @pytest.mark.parametrize("window", [Duration.seconds(30), Duration.seconds(90), Duration.days(2)])
 def test_crash_alarm_window_that_is_not_a_cloudwatch_period(window: Duration) -> None:
     _refused(r"crash_alarm_window=.*whole number of minutes", crash_alarm_window=window)
+
+
+# --- networking and naming ------------------------------------------------------------------
+
+
+def test_private_subnets_no_public_ip_and_a_security_group_by_default(default: Any) -> None:
+    default[1].has_resource_properties(
+        "AWS::ECS::Service",
+        {
+            "NetworkConfiguration": {
+                "AwsvpcConfiguration": {
+                    "AssignPublicIp": "DISABLED",
+                    "SecurityGroups": [
+                        {"Fn::GetAtt": [Match.string_like_regexp("^WorkerService"), "GroupId"]}
+                    ],
+                    "Subnets": [
+                        {"Ref": Match.string_like_regexp("^VpcPrivateSubnet1")},
+                        {"Ref": Match.string_like_regexp("^VpcPrivateSubnet2")},
+                    ],
+                }
+            },
+            "PropagateTags": "SERVICE",
+        },
+    )
+
+
+def test_service_name_subnets_security_groups_and_public_ip() -> None:
+    stack, cluster = _stack()
+    group = ec2.SecurityGroup(stack, "Workers", vpc=cluster.vpc)
+    WorkerService(
+        stack,
+        "Worker",
+        cluster=cluster,
+        image=IMAGE,
+        service_name="recon",
+        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+        security_groups=[group],
+        assign_public_ip=True,
+    )
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::ECS::Service",
+        {
+            "ServiceName": "recon",
+            "NetworkConfiguration": {
+                "AwsvpcConfiguration": {
+                    "AssignPublicIp": "ENABLED",
+                    "SecurityGroups": [
+                        {"Fn::GetAtt": [Match.string_like_regexp("^Workers"), "GroupId"]}
+                    ],
+                    "Subnets": [
+                        {"Ref": Match.string_like_regexp("^VpcPublicSubnet1")},
+                        {"Ref": Match.string_like_regexp("^VpcPublicSubnet2")},
+                    ],
+                }
+            },
+        },
+    )
