@@ -144,3 +144,13 @@ def test_gzip_user_data_is_read_and_broken_gzip_is_a_warning(tmp_path: Path) -> 
 def test_user_data_from_an_attribute_is_a_warning(tmp_path: Path) -> None:
     findings = validate(tmp_path, host({"Fn::GetAtt": ["Other", "Script"]}))
     assert [(rule, resource) for rule, resource, _ in findings] == [("RP-UNREADABLE", "Hosts")]
+
+
+def test_fn_sub_user_data_is_read_with_its_escapes(tmp_path: Path) -> None:
+    script = (
+        "cat > /etc/w.conf <<'EOF'\n[program:w]\ncommand=/bin/w ${!HOME}\nstartsecs=0\nautorestart=true\n"
+        "startretries=5\nstopwaitsecs=${Wait}\nEOF\n"
+    )
+    findings = validate(tmp_path, host({"Fn::Base64": {"Fn::Sub": script}}))
+    assert {rule for rule, _, _ in findings} == {"RP-SUP-STARTSECS", "RP-UNREADABLE"}
+    assert any("stopwaitsecs" in description for _, _, description in findings)

@@ -26,24 +26,27 @@ PLUGIN_NAME = "restart-policy"
 
 @jsii.implements(IPolicyValidationPlugin)
 class RestartPolicyChecks:
-    """Checks every synthesized template of an app against the restart policy.
+    """Checks every template of an app's cloud assembly against the restart policy.
 
     ``Validations.of(app).add_plugins(RestartPolicyChecks())``: ``cdk synth`` then fails on a
     resource that breaks the policy, whoever wrote it (``WorkerService``, a hand-written
-    ``FargateService``, an L1 ``CfnService``, user data with supervisor sections), naming the
-    rule, the resource's construct path and the fix. Waive a finding on a scope, with a reason::
+    ``FargateService``, an L1 ``CfnService``, user data with supervisor sections), in every stage
+    and nested stack, naming the rule, the resource's construct path and the fix. A resource
+    whose construct recorded the policy it was built with (``WorkerService``,
+    ``SupervisorPrograms``) is judged by that policy. Waive a finding on a scope, with a reason::
 
         Validations.of(legacy_service).acknowledge(
             Acknowledgment(id="restart-policy::RP-ECS-BREAKER", reason="blue/green via CodeDeploy")
         )
 
-    :param restart_policy: The policy to judge against (stop timeout). Default:
-        ``RestartPolicy()``.
+    :param restart_policy: The policy that judges resources without a recorded policy of
+        their own (start window, start retries, stop timeout). Default: ``RestartPolicy()``.
     :param log_policy: The log policy to judge against. Default: ``LogPolicy()``.
     :param min_healthy_percent: Lowest minimum healthy percent an ECS service may have.
         Default: 100, what ``WorkerService`` uses, so that a deployment never halves a worker fleet.
-    :param max_start_retries: Highest ``startretries`` a supervisor program may have.
-        Default: 10, twice the policy's 5.
+    :param max_start_retries: Highest ``startretries`` a supervisor program, and highest
+        failed-task count an ECS circuit breaker, may have (a resource's own policy may raise
+        it). Default: 10, twice the policy's 5.
     """
 
     def __init__(
