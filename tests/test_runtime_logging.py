@@ -13,7 +13,7 @@ from tests.test_runtime import daemon, finish, json_lines, start
 
 
 def crash_lines(err: str) -> list[dict[str, Any]]:
-    return [line for line in json_lines(err) if line["event"] == "crash"]
+    return [line for line in json_lines(err) if line.get("event") == "crash"]
 
 
 SETUPS = {
@@ -76,7 +76,8 @@ def test_the_crash_reaches_the_apps_own_handlers_as_a_record(tmp_path: Path) -> 
         f"""
         import logging
         logging.basicConfig(
-            filename={str(app_log)!r}, format="%(levelname)s %(name)s %(event)s %(message)s"
+            filename={str(app_log)!r},
+            format="%(levelname)s %(name)s %(restart_policy_event)s %(message)s",
         )
         def main():
             raise ConnectionError("db gone")
@@ -298,3 +299,25 @@ def test_describe_given_to_run_applies_to_every_item(tmp_path: Path) -> None:
     (line,) = crash_lines(err)
     assert line["item"] == "message 7"
     assert "4111" not in err
+
+
+def test_an_apps_json_formatter_on_stderr_does_not_double_the_crash_event(tmp_path: Path) -> None:
+    path = daemon(
+        tmp_path,
+        """
+        import json, logging
+        class ExtrasAsJson(logging.Formatter):  # as python-json-logger does: every extra
+            def format(self, record):
+                return json.dumps({k: str(v) for k, v in vars(record).items()})
+        handler = logging.StreamHandler()
+        handler.setFormatter(ExtrasAsJson())
+        logging.basicConfig(handlers=[handler])
+        def main():
+            raise ConnectionError("db gone")
+        runtime.run(main)
+        """,
+    )
+    code, _, err = finish(start(path))
+    assert code == 1
+    assert len(json_lines(err)) == 2  # the app's own line, then the runtime's
+    assert len(crash_lines(err)) == 1

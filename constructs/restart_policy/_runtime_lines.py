@@ -210,7 +210,8 @@ def to_app_handlers(
     Only handlers the app configured receive it: with none anywhere, logging's last-resort
     handler would print a second, raw copy. ``force`` (crashes) ignores the ``disabled`` flag that
     ``dictConfig(disable_existing_loggers=True)`` puts on loggers made before it; levels the app
-    set are respected either way.
+    set are respected either way. The record carries ``restart_policy_event`` (``crash``, ...),
+    ``restart_policy_exit_code``, ``restart_policy_item`` and ``restart_policy_signal``.
     """
     logger = logging.getLogger(LOGGER_NAME)
     if logging.root.manager.disable >= level or level < logger.getEffectiveLevel():
@@ -251,8 +252,10 @@ def emit(
     **fields: object,
 ) -> None:
     """The app's handlers first, then the JSON line: the JSON line is the last thing written."""
-    extra = {key: value for key, value in fields.items() if value is not None}
-    extra["event"] = event
+    # Prefixed: an app whose own JSON formatter writes extras to stderr must not print a second
+    # `"event": "crash"` line for metric filters to count.
+    extra = {f"restart_policy_{key}": value for key, value in fields.items() if value is not None}
+    extra["restart_policy_event"] = event
     to_app_handlers(level, message, exc, extra, force=force)
     write_line(encode(build_entry(level, message, event=event, exc=exc, **fields)))
 
