@@ -4,7 +4,11 @@ tee and CloudFormationInit; the start window and stop timeout rules."""
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +22,7 @@ from supervisor.options import ServerOptions, UnhosedConfigParser
 from restart_policy import RestartPolicy
 from restart_policy._rules._model import Judged, ProcessSection
 from restart_policy._rules._process import NotJudged, setting
+from restart_policy._rules._shell import command_writes, shell_texts
 from restart_policy._rules._supervisor_reader import CONVERTERS, read_config
 from tests.test_checks import check, check_messages, rules
 
@@ -281,3 +286,44 @@ def test_cloudformation_init_file_is_judged() -> None:
 
 def test_compliant_cloudformation_init_file_passes() -> None:
     assert check(init_host(GOOD + "\n")) == (True, [])
+
+
+# --- the shell reader against bash itself ----------------------------------------------------
+
+LINE = st.sampled_from(
+    ["[program:w]", "command=/srv/w --queue orders", "autorestart=yes", "startsecs = 120",
+     "stopwaitsecs: 60", "; a comment", "  --continued", "environment=A=\"x\"", "", "50%% done"]
+)  # fmt: skip
+
+
+def write_with(style: str, lines: list[str], path: str) -> str:
+    if style == "heredoc":
+        return "\n".join([f"cat > {path} <<'EOF'", *lines, "EOF"])
+    if style == "echo":
+        quoted = [shlex.quote(line) for line in lines]
+        first, rest = quoted[0], quoted[1:]
+        return "\n".join([f"echo {first} > {path}", *(f"echo {q} >> {path}" for q in rest)])
+    if style == "printf":
+        args = " ".join(shlex.quote(line) for line in lines)
+        return f"printf '%s\\n' {args} | tee {path} > /dev/null"
+    escaped = "\\n".join(line.replace("\\", "\\\\").replace("%", "%%") for line in lines)
+    return f"printf {shlex.quote(escaped + chr(92) + 'n')} > {path}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    style=st.sampled_from(["heredoc", "echo", "printf", "printf-format"]),
+    lines=st.lists(LINE, min_size=1, max_size=6),
+)
+def test_shell_written_text_is_what_bash_writes(style: str, lines: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/w.conf"
+        script = write_with(style, lines, path)
+        subprocess.run(["bash", "-c", script], check=True, timeout=60)
+        written = Path(path).read_text()
+    heredocs = list(shell_texts(script))
+    skip = {number for _, _, numbers in heredocs for number in numbers}
+    texts = [text for text, _, _ in heredocs] + [
+        text for text, _, _ in command_writes(script, skip)
+    ]
+    assert texts == [written]
