@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from . import (
     ecs_breaker,
     ecs_healthy,
@@ -40,6 +43,13 @@ RULES: tuple[Rule, ...] = (
 )
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 
+
+def run(subject: str, judged: Any, options: Options) -> Iterator[Finding]:
+    for rule in RULES:
+        if rule.subject == subject and rule.check is not None:
+            yield from rule.check(judged, options)
+
+
 _SUBJECTS = {
     "service": "ECS service",
     "task": "task definition a service runs",
@@ -59,4 +69,4 @@ def rule_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-__all__ = ["RULES", "RULES_BY_ID", "Finding", "Options", "Rule", "rule_table"]
+__all__ = ["RULES", "RULES_BY_ID", "Finding", "Options", "Rule", "rule_table", "run"]

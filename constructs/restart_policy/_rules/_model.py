@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..log_policy import LogPolicy
@@ -110,7 +110,6 @@ class ProcessSection:
     policy: Judged
     #: The text went through a shell that expands ``$`` and back quotes before supervisor reads it.
     shell_expanded: bool = False
-    _cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def raw(self, key: str) -> object:
         """The value supervisor would use before converting it: None when unset, ``UNREADABLE``

@@ -1,0 +1,140 @@
+"""Hosts: supervisor configs in user data (every shape) and in CloudFormationInit metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .._user_data_script import extract_payloads
+from . import run
+from ._model import Finding, Judged, Options, ProcessSection, intrinsic, unreadable
+from ._shell import command_writes, shell_texts
+from ._supervisor_reader import HEADER, has_process_section, read_config
+from ._user_data import decode_user_data, resolve_text
+
+HOSTS = {
+    "AWS::EC2::Instance": ("UserData",),
+    "AWS::EC2::LaunchTemplate": ("LaunchTemplateData", "UserData"),
+    "AWS::AutoScaling::LaunchConfiguration": ("UserData",),
+}
+INIT = "AWS::CloudFormation::Init"
+
+
+def judge_host(
+    logical_id: str,
+    kind: str,
+    props: Mapping[str, Any],
+    record: Mapping[str, Any],
+    app_policy: Judged,
+    options: Options,
+) -> Iterator[Finding]:
+    *parents, key = HOSTS[kind]
+    holder: object = props
+    for name in parents:
+        holder = holder.get(name) if isinstance(holder, Mapping) else None
+    value = holder.get(key) if isinstance(holder, Mapping) else None
+    if value is None:
+        return
+    where = "/".join(["Properties", *parents, key])
+    decoded = decode_user_data(value)
+    for problem in decoded.problems:
+        yield unreadable(logical_id, where, problem)
+    library_policy = app_policy.with_record(record["policy"]) if "policy" in record else app_policy
+    programs = record.get("programs")
+    programs = programs if isinstance(programs, Mapping) else {}
+
+    def payload_policy(header: str) -> Judged:
+        name = header.split(":", 1)[1]
+        return library_policy.with_record(programs[name]) if name in programs else library_policy
+
+    for script in decoded.scripts:
+        try:
+            payloads = extract_payloads(script)
+        except (ValueError, OSError, EOFError, UnicodeDecodeError):
+            payloads = []
+            yield unreadable(logical_id, where, "the cdk-restart-policy payload in the user data")
+        for payload in payloads:
+            for path, content in sorted(payload.items()):
+                if path.startswith("programs/"):
+                    yield from _config(logical_id, where, content, False, payload_policy, options)
+        yield from _script(logical_id, where, script, lambda _: app_policy, options)
+
+
+def _script(
+    logical_id: str, where: str, script: str, policy_of: Any, options: Options
+) -> Iterator[Finding]:
+    read_lines: set[int] = set()
+    for text, expanded, lines in shell_texts(script):
+        read_lines.update(lines)
+        if has_process_section(text):
+            yield from _config(logical_id, where, text, expanded, policy_of, options)
+    body_lines = set(read_lines)
+    for text, expanded, lines in command_writes(script, body_lines):
+        read_lines.update(lines)
+        if has_process_section(text):
+            yield from _config(logical_id, where, text, expanded, policy_of, options)
+    for number, line in enumerate(script.split("\n")):
+        if number not in read_lines and HEADER.match(line):
+            yield unreadable(
+                logical_id, where,
+                f"the supervisor section {line.strip()!r} in the script: it is not written by a "
+                "here-document, echo or printf the checks follow",
+            )  # fmt: skip
+
+
+def _config(
+    logical_id: str,
+    where: str,
+    text: str,
+    expanded: bool,
+    policy_of: Any,
+    options: Options,
+) -> Iterator[Finding]:
+    config = read_config(text)
+    if config.problem is not None:
+        yield unreadable(
+            logical_id,
+            where,
+            f"a supervisor config that supervisor would not load: {config.problem}",
+        )
+    for header, settings in config.sections:
+        section = ProcessSection(logical_id, where, header, settings, policy_of(header), expanded)
+        yield from run("process", section, options)
+
+
+def judge_cfn_init(
+    logical_id: str, init: object, app_policy: Judged, options: Options
+) -> Iterator[Finding]:
+    base = f"Metadata/{INIT}"
+    if not isinstance(init, Mapping):
+        yield unreadable(logical_id, base, "the CloudFormationInit metadata")
+        return
+    for config_name, config in sorted(init.items()):
+        if config_name == "configSets" or not isinstance(config, Mapping):
+            continue
+        files = config.get("files")
+        for path, spec in sorted((files if isinstance(files, Mapping) else {}).items()):
+            where = f"{base}/{config_name}/files/{path}"
+            content = spec.get("content") if isinstance(spec, Mapping) else None
+            if content is None:
+                if "supervisor" in str(path).lower():
+                    yield unreadable(logical_id, where, f"the file {path} (not inline content)")
+                continue
+            if isinstance(content, Mapping) and not intrinsic(content):
+                continue  # a JSON document
+            text = resolve_text(content)
+            if text is None:
+                yield unreadable(logical_id, where, f"the content of {path}")
+            elif has_process_section(text):
+                yield from _config(logical_id, where, text, False, lambda _: app_policy, options)
+        commands = config.get("commands")
+        for name, spec in sorted((commands if isinstance(commands, Mapping) else {}).items()):
+            command = spec.get("command") if isinstance(spec, Mapping) else None
+            text = (
+                resolve_text(command)
+                if not isinstance(command, list)
+                else " ".join(str(word) for word in command)
+            )
+            if text is not None:
+                where = f"{base}/{config_name}/commands/{name}"
+                yield from _script(logical_id, where, text, lambda _: app_policy, options)
