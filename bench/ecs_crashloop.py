@@ -22,7 +22,7 @@ the harness's reaction time; ECS alone replaces a task at once, where a real one
 seconds to provision, so its starts per hour are an upper bound and its replacements per crash
 is the figure that carries over.
 
-Run: ``flock /tmp/heavy.lock python -m bench.ecs_crashloop`` (about 7 minutes).
+Run: ``flock /tmp/heavy.lock python -m bench.ecs_crashloop`` (about 9 minutes).
 """
 
 from __future__ import annotations
