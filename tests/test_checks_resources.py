@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_cdk import App, Duration, NestedStack, Stack, Stage
@@ -16,8 +17,10 @@ from aws_cdk import aws_ecs_patterns as ecs_patterns
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_logs as logs
+from aws_cdk.assertions import Template
 
-from restart_policy import RestartPolicy, WorkerService
+from restart_policy import Program, RestartPolicy, SupervisorPrograms, WorkerService
+from restart_policy._policy_record import METADATA_KEY
 from tests.test_checks import (
     GOOD_BREAKER,
     IMAGE,
@@ -296,3 +299,64 @@ def test_cdk_synth_of_the_nested_stack_sample_fails_with_both_services_findings(
         assert f"Sample/Workers/{name}Task/Resource" in output  # RP-ECS-RESTART, RP-ECS-STOP
     for rule in ("RP-ECS-BREAKER", "RP-ECS-RESTART", "RP-ECS-STOP", "RP-LOGS-RETENTION"):
         assert rule in output
+
+
+def test_task_definition_exported_to_a_service_in_another_stack_is_a_service_task() -> None:
+    def build(app: App) -> None:
+        tasks = Stack(app, "Tasks")
+        task = ecs.FargateTaskDefinition(tasks, "Task")
+        task.add_container("App", image=IMAGE)  # no restart policy: wrong for a service
+        service = ecs.CfnService(
+            Stack(app, "Services"), "Service", task_definition=task.task_definition_arn,
+            deployment_configuration=ecs.CfnService.DeploymentConfigurationProperty(
+                deployment_circuit_breaker=GOOD_BREAKER
+            ),
+        )  # fmt: skip
+        count_every_failed_task(service)
+
+    _, findings = check_app(build)
+    assert ("RP-ECS-RESTART", "Tasks/Task/Resource", "error") in findings
+
+
+def recorded(stack: Stack) -> dict[str, dict[str, Any]]:
+    template = Template.from_stack(stack).to_json()
+    return {
+        resource["Type"]: resource["Metadata"][METADATA_KEY]
+        for resource in template["Resources"].values()
+        if METADATA_KEY in resource.get("Metadata", {})
+    }
+
+
+def test_worker_service_records_its_policy_on_the_service_and_task_definition() -> None:
+    stack = Stack(App(), "Test")
+    WorkerService(
+        stack, "Worker", cluster=cluster_of(stack), image=IMAGE,
+        restart_policy=RestartPolicy(stop_timeout=60),
+    )  # fmt: skip
+    record = recorded(stack)
+    assert set(record) == {"AWS::ECS::Service", "AWS::ECS::TaskDefinition"}
+    assert record["AWS::ECS::Service"]["policy"]["stop_timeout"] == 60
+
+
+def test_supervisor_programs_record_each_programs_policy_on_the_hosts_given_their_user_data() -> (
+    None
+):
+    stack = Stack(App(), "Test")
+    programs = SupervisorPrograms(
+        stack, "Programs", restart_policy=RestartPolicy(start_window=60),
+        programs=[
+            Program(name="fast", command="/bin/fast"),
+            Program(
+                name="slow", command="/bin/slow", restart_policy=RestartPolicy(start_window=300)
+            ),
+        ],
+    )  # fmt: skip
+    ec2.LaunchTemplate(stack, "Hosts", user_data=programs.user_data)
+    ec2.LaunchTemplate(stack, "Other", user_data=ec2.UserData.for_linux())
+    record = recorded(stack)
+    assert list(record) == ["AWS::EC2::LaunchTemplate"]  # only the one given the user data
+    windows = {
+        name: p["start_window"]
+        for name, p in record["AWS::EC2::LaunchTemplate"]["programs"].items()
+    }
+    assert windows == {"fast": 60, "slow": 300}
