@@ -148,8 +148,8 @@ def test_user_data_from_an_attribute_is_a_warning(tmp_path: Path) -> None:
 
 def test_fn_sub_user_data_is_read_with_its_escapes(tmp_path: Path) -> None:
     script = (
-        "cat > /etc/w.conf <<'EOF'\n[program:w]\ncommand=/bin/w ${!HOME}\nstartsecs=0\nautorestart=true\n"
-        "startretries=5\nstopwaitsecs=${Wait}\nEOF\n"
+        "cat > /etc/w.conf <<'EOF'\n[program:w]\ncommand=/bin/w ${!HOME}\nstartsecs=0\n"
+        "autorestart=true\nstartretries=5\nstopwaitsecs=${Wait}\nEOF\n"
     )
     findings = validate(tmp_path, host({"Fn::Base64": {"Fn::Sub": script}}))
     assert {rule for rule, _, _ in findings} == {"RP-SUP-STARTSECS", "RP-UNREADABLE"}
