@@ -13,9 +13,12 @@ unscaled, start-up retries and never reach the agent.
 
 Reported per run: programs RUNNING after the outage and the lag (simulated seconds) for the last
 one; the peak number of daemon starts in one simulated second and in one real second (the
-stampede a recovering database sees); agent and supervisord CPU while the 150 programs back off
-(% of one core, measured in real time on the compressed run, so with SCALE times the event rate
-of a real host: an upper bound); agent decisions that would mean a defect (``manual-start``,
+stampede a recovering database sees; it includes supervisor's own restarts of the crash loops
+past the window, which all started together and so die and respawn together), and the peak of
+the agent's own probes in one simulated second; agent and supervisord CPU while the 150
+programs back off (% of one core, measured in real time on the compressed run, so with SCALE
+times the event rate of a real host: an upper bound; ``bench.backoff_cpu`` measures it at real
+speed); agent decisions that would mean a defect (``manual-start``,
 ``manual-stop``, ``agent-error``).
 
 The daemons are small shell scripts so that 150 of them starting at once measure supervisor and
@@ -111,6 +114,7 @@ class Run:
     bound_simulated: float
     peak_starts_per_simulated_second: int
     peak_starts_per_real_second: int
+    peak_probes_per_simulated_second: int  # the agent's own starts, not supervisor's
     starts_during_outage: int
     starts_after: int
     agent_cpu_percent: float
@@ -157,6 +161,8 @@ def one_run(folder: Path, programs: int = PROGRAMS, outage: float = OUTAGE_REAL)
             time.sleep(0.25)
     stamps = [float(x) for x in (folder / "starts").read_text().split()]
     log = (folder / "agent.log").read_text().splitlines()
+    decisions = [json.loads(line) for line in log if line.startswith("{")]
+    probes = [d["at"] for d in decisions if d.get("decision") == "rearm" and d["at"] >= up]
     defects = sum(
         1
         for line in log
@@ -168,6 +174,7 @@ def one_run(folder: Path, programs: int = PROGRAMS, outage: float = OUTAGE_REAL)
         bound_simulated=round(bound_real * SCALE, 1),
         peak_starts_per_simulated_second=peak([s * SCALE for s in stamps if s >= up], 1.0),
         peak_starts_per_real_second=peak([s for s in stamps if s >= up], 1.0),
+        peak_probes_per_simulated_second=peak([p * SCALE for p in probes], 1.0),
         starts_during_outage=sum(1 for s in stamps if s < up),
         starts_after=sum(1 for s in stamps if s >= up),
         agent_cpu_percent=round(100 * (cpu1[0] - cpu0[0]) / elapsed, 2),
