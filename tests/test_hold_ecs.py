@@ -2,7 +2,8 @@
 wrapper. Counts and orders only; durations are measured by bench/ecs_crashloop.py.
 
 Time is compressed: restartAttemptPeriod and the start window are 1 s, the back-off 0.3 s to
-1.2 s. A daemon crashes 0.1 s after it starts.
+1.2 s, the healthy reset 5 s (far above any start-up delay on a loaded machine). A daemon
+crashes 0.1 s after it starts.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 
 from tests.ecs_harness import EcsService, RestartRule, should_restart
 
-HOLD = {"start_window": 1.0, "initial": 0.3, "maximum": 1.2, "healthy_reset": 2.5, "jitter": 0.2}
+HOLD = {"start_window": 1.0, "initial": 0.3, "maximum": 1.2, "healthy_reset": 5.0, "jitter": 0.2}
 RULE = RestartRule(restart_attempt_period=1.0)
 GENEROUS = 90.0  # seconds to wait for a few cycles on a loaded machine
 
@@ -238,7 +239,7 @@ def test_the_hold_wraps_a_shell_script(tmp_path: Path) -> None:
 
 def test_a_healthy_run_starts_the_back_off_again(tmp_path: Path) -> None:
     # Two quick crashes, one after a healthy run longer than healthy_reset, then quick again.
-    ecs, _ = service(tmp_path, wrapped_daemon, lives="0.1 0.1 3.5 0.1", hold=HOLD)
+    ecs, _ = service(tmp_path, wrapped_daemon, lives="0.1 0.1 6.0 0.1", hold=HOLD)
     with ecs:
         assert ecs.wait_for("restart", 4, GENEROUS), story(ecs)
     holds = events(ecs.json_lines(), "hold")[:4]
