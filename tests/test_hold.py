@@ -234,3 +234,9 @@ def test_forwarded_signals_leave_out_the_uncatchable_and_faults() -> None:
         signal.SIGSEGV,
         signal.SIGPIPE,
     }
+
+
+def test_the_child_does_not_hold_a_second_time(tmp_path: Path) -> None:
+    code = "import os, sys; sys.exit(0 if 'RESTART_POLICY_HOLD' not in os.environ else 5)"
+    returncode, _, _ = run(*python(code), RESTART_POLICY_HOLD='{"start_window": 1}')
+    assert returncode == 0

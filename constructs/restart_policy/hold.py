@@ -10,7 +10,8 @@ killed it, the command and its uptime), holds as ``RESTART_POLICY_HOLD`` says (s
 A stop signal (SIGTERM, SIGINT, SIGQUIT, SIGHUP) is forwarded while the child runs and ends a
 hold at once. A child that exits after the wrapper was asked to stop is neither a crash (its line
 says ``"event": "stopped"``, so the crash metric does not count a deployment's stops) nor held,
-since the platform is stopping the container anyway. Standard library only.
+since the platform is stopping the container anyway. The child does not see ``RESTART_POLICY_HOLD``:
+the wrapper holds, once. Standard library only.
 
 Exit codes, like a shell's: the child's own; 2 for a usage error; 126 when CMD is not executable;
 127 when it is not found.
@@ -28,7 +29,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from restart_policy._hold_core import emit, hold_after_crash
+from restart_policy._hold_core import HOLD_ENV_VAR, emit, hold_after_crash
 
 USAGE = "usage: python -m restart_policy.hold -- CMD [ARGS...]"
 EXIT_USAGE = 2
@@ -102,7 +103,10 @@ class _Wrapper:
         try:
             # Own process group: a terminal's Ctrl-C reaches the wrapper only, which forwards it
             # once (a second SIGINT would force an immediate stop in restart_policy.runtime).
-            self.child = subprocess.Popen(self.command, process_group=0)
+            # The wrapper holds; a restart_policy.runtime child must not hold a second time
+            # (its back-off would count the same crash twice).
+            env = {k: v for k, v in os.environ.items() if k != HOLD_ENV_VAR}
+            self.child = subprocess.Popen(self.command, process_group=0, env=env)
         except FileNotFoundError:
             return self._not_started(EXIT_NOT_FOUND, "command not found", started)
         except PermissionError:
