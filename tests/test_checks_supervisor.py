@@ -327,3 +327,13 @@ def test_shell_written_text_is_what_bash_writes(style: str, lines: list[str]) ->
         text for text, _, _ in command_writes(script, skip)
     ]
     assert texts == [written]
+
+
+def test_unset_startretries_is_supervisors_bounded_default() -> None:
+    assert check(heredoc(GOOD.replace("startretries=5\n", ""))) == (True, [])
+
+
+def test_autorestart_unexpected_is_judged_by_the_policys_restart_mode() -> None:
+    build = heredoc(GOOD.replace("autorestart=true", "autorestart=unexpected"))
+    assert rules(check(build)[1]) == {"RP-SUP-AUTORESTART"}  # the default policy: always
+    assert check(build, restart_policy=RestartPolicy(restart="on-failure")) == (True, [])

@@ -37,11 +37,17 @@ class Judged:
     start_window: float
     start_retries: int
     stop_timeout: float
+    restart: str = "always"
     recorded: bool = False
 
     @classmethod
     def of(cls, policy: RestartPolicy) -> Judged:
-        return cls(policy.start_window_seconds, policy.start_retries, policy.stop_timeout_seconds)
+        return cls(
+            policy.start_window_seconds,
+            policy.start_retries,
+            policy.stop_timeout_seconds,
+            policy.restart,
+        )
 
     def with_record(self, record: object) -> Judged:
         """The recorded values where they are plain numbers (a token recorded at synth is not)."""
@@ -57,6 +63,7 @@ class Judged:
             number("start_window", self.start_window),
             int(number("start_retries", self.start_retries)),
             number("stop_timeout", self.stop_timeout),
+            restart="on-failure" if record.get("restart") == "on-failure" else "always",
             recorded=True,
         )
 

@@ -1,4 +1,5 @@
-"""RP-SUP-AUTORESTART: a daemon that exits is started again."""
+"""RP-SUP-AUTORESTART: a daemon that exits is started again, as the policy's ``restart`` says:
+``always`` is supervisor's ``autorestart=true``, ``on-failure`` its ``unexpected`` (or true)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,19 @@ def check(section: ProcessSection, options: Options) -> Iterator[Finding]:
     except NotJudged as error:
         yield error.finding
         return
-    if section.settings.get("autorestart") is None or mode is False:
-        yield section.finding(RULE.id, f"{shown(section, 'autorestart')}")
+    wanted = (True,) if section.policy.restart == "always" else (True, "unexpected")
+    if mode not in wanted:
+        yield section.finding(
+            RULE.id, f"{shown(section, 'autorestart')}, but the policy restarts "
+            f"{section.policy.restart}",
+        )  # fmt: skip
 
 
 RULE = Rule(
     id="RP-SUP-AUTORESTART",
-    title="supervisor process without autorestart",
-    fix="set autorestart=true in the section (the policy), or autorestart=unexpected for a "
-    "restart on failure only",
+    title="supervisor process whose autorestart does not restart as the policy says",
+    fix="set autorestart=true in the section (the policy's restart='always'); "
+    "autorestart=unexpected is enough under restart='on-failure'",
     subject="process",
     check=check,
 )

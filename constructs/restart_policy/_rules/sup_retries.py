@@ -15,7 +15,7 @@ def check(section: ProcessSection, options: Options) -> Iterator[Finding]:
         yield error.finding
         return
     limit = max(options.max_start_retries, section.policy.start_retries)
-    if section.settings.get("startretries") is None or not 1 <= retries <= limit:
+    if not 1 <= retries <= limit:
         yield section.finding(RULE.id, f"{shown(section, 'startretries')}, not 1..{limit}")
 
 
