@@ -154,3 +154,11 @@ def test_fn_sub_user_data_is_read_with_its_escapes(tmp_path: Path) -> None:
     findings = validate(tmp_path, host({"Fn::Base64": {"Fn::Sub": script}}))
     assert {rule for rule, _, _ in findings} == {"RP-SUP-STARTSECS", "RP-UNREADABLE"}
     assert any("stopwaitsecs" in description for _, _, description in findings)
+
+
+def test_section_inside_a_deploy_time_choice_is_a_warning(tmp_path: Path) -> None:
+    chosen = {"Fn::If": ["Prod", "[program:w]\ncommand=/bin/w\nstartsecs=0\n", ""]}
+    user_data = {"Fn::Base64": {"Fn::Join": ["", ["cat > /etc/w.conf <<'EOF'\n", chosen, "EOF\n"]]}}
+    findings = validate(tmp_path, host(user_data))
+    assert [(rule, resource) for rule, resource, _ in findings] == [("RP-UNREADABLE", "Hosts")]
+    assert "Fn::If" in findings[0][2]

@@ -19,6 +19,7 @@ from email import message_from_string
 from email.message import Message
 
 from ._model import DEPLOY_TIME
+from ._supervisor_reader import HEADER
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Decoded:
 
 def decode_user_data(value: object) -> Decoded:
     decoded = Decoded()
+    decoded.problems.extend(hidden_sections(value))
     if isinstance(value, Mapping) and set(value) == {"Fn::Base64"}:
         text = resolve_text(value["Fn::Base64"])
         if text is None:
@@ -72,6 +74,37 @@ def resolve_text(value: object) -> str | None:
         inner = resolve_text(argument)
         return None if inner is None else base64.b64encode(inner.encode("utf-8")).decode("ascii")
     return None
+
+
+def hidden_sections(value: object) -> list[str]:
+    """A supervisor section inside a part that is only chosen at deploy time (``Fn::If``,
+    ``Fn::Select`` ...) is lost to the reader: say so instead of dropping it."""
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return []
+    ((name, argument),) = value.items()
+    if name == "Fn::Base64":
+        return hidden_sections(argument)
+    if name != "Fn::Join" or not (isinstance(argument, list) and len(argument) == 2):
+        return []
+    parts = argument[1] if isinstance(argument[1], list) else []
+    problems: list[str] = []
+    for part in parts:
+        if resolve_text(part) is not None:
+            problems.extend(hidden_sections(part))
+        elif any(HEADER.search(text) for text in _strings(part)):
+            kind = next(iter(part)) if isinstance(part, Mapping) and part else type(part).__name__
+            problems.append(f"a supervisor section inside {kind}, chosen only at deploy time")
+    return problems
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
 
 
 def _part(part: object) -> str:
