@@ -360,3 +360,29 @@ def test_supervisor_programs_record_each_programs_policy_on_the_hosts_given_thei
         for name, p in record["AWS::EC2::LaunchTemplate"]["programs"].items()
     }
     assert windows == {"fast": 60, "slow": 300}
+
+
+def test_supervisor_programs_with_a_shorter_start_window_pass_the_default_checks() -> None:
+    def build(stack: Stack) -> None:
+        programs = SupervisorPrograms(
+            stack, "Programs", programs=[Program(name="p", command="/bin/p")],
+            restart_policy=RestartPolicy(start_window=60, stop_timeout=30),
+        )  # fmt: skip
+        ec2.LaunchTemplate(stack, "Hosts", user_data=programs.user_data)
+
+    assert check(build) == (True, [])
+
+
+def test_the_same_section_written_by_hand_is_judged_by_the_app_wide_window() -> None:
+    def build(stack: Stack) -> None:
+        programs = SupervisorPrograms(
+            stack, "Programs", programs=[Program(name="p", command="/bin/p")],
+            restart_policy=RestartPolicy(start_window=60, stop_timeout=30),
+        )  # fmt: skip
+        script = f"cat > /etc/p.conf <<'EOF'\n{programs.program_configs['p']}EOF"
+        user_data = ec2.UserData.for_linux()
+        user_data.add_commands(script)
+        ec2.LaunchTemplate(stack, "Hosts", user_data=user_data)
+
+    _, findings = check(build)
+    assert findings == [("RP-SUP-STARTSECS", "Test/Hosts/Resource", "error")]
