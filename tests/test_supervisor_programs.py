@@ -117,11 +117,11 @@ def test_default_install_is_a_pinned_supervisor_in_a_venv() -> None:
     )
 
 
-def test_os_package_install_pins_and_disables_the_package_unit() -> None:
+def test_os_package_install_pins_and_leaves_the_hosts_supervisor_alone() -> None:
     construct, _ = synth(programs=[RECON], install=SupervisorInstall.os_package(version="4.2.5-1"))
     (payload,) = extract_payloads(construct.script)
     assert "apt-get install -y -q supervisor=4.2.5-1" in payload["apply.sh"]
-    assert "systemctl disable --now supervisor.service" in payload["apply.sh"]
+    assert "supervisor.service" not in payload["apply.sh"]  # the package's unit: untouched
     assert "ExecStart=/usr/bin/supervisord" in construct.systemd_unit
 
 

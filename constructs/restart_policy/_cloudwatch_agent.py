@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 
 from ._backoff_listener import LISTENER_NAME
-from ._host_files import PROGRAMS_DIR
+from ._host_files import PROGRAMS_DIR, SUPERVISORD_LOG
 
 CONFIG_DIR = "/opt/aws/amazon-cloudwatch-agent/etc"
 CONFIG_PATH = f"{CONFIG_DIR}/restart-policy.json"
@@ -46,7 +46,7 @@ def entry(path: str, stream: str) -> str:
 def cloudwatch_lines(log_directory: str) -> list[str]:
     """Writes the agent configuration for the group named by ``$RESTART_POLICY_LOG_GROUP``
     and starts the agent when it is (or can be) installed."""
-    supervisord_log = posixpath.join(log_directory, "supervisord.log")
+    supervisord_log = posixpath.join(log_directory, SUPERVISORD_LOG)
     listener_log = posixpath.join(log_directory, f"{LISTENER_NAME}.log")
     head = entry(supervisord_log, "supervisord") + "," + entry(listener_log, LISTENER_NAME)
     return [

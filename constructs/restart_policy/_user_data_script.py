@@ -12,6 +12,7 @@ import gzip
 import shlex
 import textwrap
 
+from ._backoff_listener import LISTENER_NAME
 from ._cloudwatch_agent import cloudwatch_lines
 from ._host_files import (
     AGENT_CONFIG,
@@ -19,17 +20,23 @@ from ._host_files import (
     AGENT_STATE,
     CONFIG_DIR,
     CTL_WRAPPER,
+    LEGACY_CTL,
+    LEGACY_UNIT,
+    PIDFILE,
     PROGRAMS_DIR,
+    SECRETS_LIST,
     SUPERVISORD_CONF,
     UNIT_NAME,
     UNIT_PATH,
     HostFiles,
 )
+from .program import SECRETS_WRAPPER
 from .supervisor_install import SupervisorInstall
 
 #: First line of the block; the policy checks find the library's payload by it.
 MARKER = "# cdk-restart-policy: supervisor programs, payload v1"
 PAYLOAD_DELIMITER = "RP_PAYLOAD_V1"
+SECRETS_DELIMITER = "RP_SECRETS_V1"
 FILE_MARKER = "--8<-- cdk-restart-policy file: "
 # Splits the bundle into its files on the host; file names are the library's own (program
 # names are restricted to letters, digits and _ . @ + -).
@@ -51,6 +58,8 @@ def payload_files(files: HostFiles, apply: str | None = None) -> dict[str, str]:
     if files.agent is not None and files.agent_config is not None:
         members["backoff_agent.py"] = files.agent
         members["backoff.json"] = files.agent_config
+    if files.secrets_wrapper is not None:
+        members["with-secrets"] = files.secrets_wrapper
     for name, text in sorted(files.programs.items()):
         members[f"programs/{name}.conf"] = text
     return members
@@ -91,38 +100,109 @@ def read_payload(archive: bytes) -> dict[str, str]:
 def apply_script(files: HostFiles, install: SupervisorInstall, *, monitoring: bool) -> str:
     """``apply.sh``: installs supervisor and the files unpacked in ``$1``; with ``monitoring``,
     ships the logs to the CloudWatch Logs group named by ``$RESTART_POLICY_LOG_GROUP``. It
-    travels inside the compressed payload, where it takes a third of its size."""
+    travels inside the compressed payload, where it takes a third of its size.
+
+    supervisord restarts only when its own settings or its unit change; a changed program list
+    is applied with ``supervisorctl update`` (only added, removed and changed programs start or
+    stop) and the back-off agent rereads its settings on SIGHUP.
+    """
     folders = " ".join(shlex.quote(folder) for folder in files.log_directories)
+    group = shlex.quote(files.log_reader_group)
+    ctl = f"{install.bin_dir}/supervisorctl --configuration {SUPERVISORD_CONF}"
     lines = [
         "#!/bin/bash",
         "# cdk-restart-policy: applies the unpacked payload in $1 (run by the user data).",
         "set -euo pipefail",
         'rp_stage="$1"',
         *_install_lines(install),
-        f"install -d -m 0755 {CONFIG_DIR} {folders}",
+        # Files that differ only in lines a running supervisord does not need are the same.
+        'rp_same() { cmp -s <(grep -v -E "$3" "$1") <(grep -v -E "$3" "$2" 2> /dev/null); }',
+        f"getent group {group} > /dev/null || groupadd --system {group}",
+        f"install -d -m 0755 {CONFIG_DIR}",
+        # Log files are not world-readable: supervisord writes them with umask 027 and the
+        # set-group-id folder gives them the readers' group.
+        f"install -d -m 2750 -g {group} {folders}",
         "rp_restart=0",
-        f'cmp -s "$rp_stage/supervisord.conf" {SUPERVISORD_CONF} || rp_restart=1',
-        f'cmp -s "$rp_stage/supervisord.service" {UNIT_PATH} || rp_restart=1',
+        f"rp_same \"$rp_stage/supervisord.conf\" {SUPERVISORD_CONF} '^minfds=' || rp_restart=1",
+        f'rp_same "$rp_stage/supervisord.service" {UNIT_PATH}'
+        " '^(TimeoutStopSec|LimitNOFILE)=' || rp_restart=1",
         f'install -m 0644 "$rp_stage/supervisord.conf" {SUPERVISORD_CONF}',
         *_agent_lines(files),
+        *_secrets_lines(files),
         # Programs are swapped as a whole, so a program removed from the app leaves the host.
+        # Their files may carry environment values: root only.
         f"rm -rf {PROGRAMS_DIR}.new",
-        f"install -d -m 0755 {PROGRAMS_DIR}.new",
-        f'install -m 0644 "$rp_stage"/programs/*.conf {PROGRAMS_DIR}.new/',
+        f"install -d -m 0700 {PROGRAMS_DIR}.new",
+        f'install -m 0600 "$rp_stage"/programs/*.conf {PROGRAMS_DIR}.new/',
         f"rm -rf {PROGRAMS_DIR}",
         f"mv {PROGRAMS_DIR}.new {PROGRAMS_DIR}",
         f'install -m 0644 "$rp_stage/supervisord.service" {UNIT_PATH}',
         f'install -m 0755 "$rp_stage/supervisorctl" {CTL_WRAPPER}',
+        *_legacy_lines(),
         "systemctl daemon-reload",
         f"systemctl enable {UNIT_NAME}",
         f'if [ "$rp_restart" = 0 ] && systemctl is-active --quiet {UNIT_NAME}; then',
-        f"  {CTL_WRAPPER} update",
+        *_raise_fd_limit_lines(files.min_fds),
+        f"  {ctl} update",
+        *_agent_reload_lines(files, ctl),
         "else",
         f"  systemctl restart {UNIT_NAME}",
         "fi",
         *(cloudwatch_lines(files.log_directories[0]) if monitoring else []),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _secrets_lines(files: HostFiles) -> list[str]:
+    if files.secrets_wrapper is None:
+        return [f"rm -f {SECRETS_WRAPPER} {SECRETS_LIST}"]
+    return [
+        f'install -m 0755 "$rp_stage/with-secrets" {SECRETS_WRAPPER}',
+        # Names and ARNs only (values are fetched at start); programs read it as their user.
+        f'install -m 0644 "$rp_stage/secrets.list" {SECRETS_LIST}',
+    ]
+
+
+def _legacy_lines() -> list[str]:
+    """Earlier releases ran as supervisord.service with a /usr/local/bin/supervisorctl wrapper:
+    removed when they are the library's own, never a host's."""
+    return [
+        f"if grep -qs cdk-restart-policy /etc/systemd/system/{LEGACY_UNIT}; then",
+        f"  systemctl disable --now {LEGACY_UNIT} || true",
+        f"  rm -f /etc/systemd/system/{LEGACY_UNIT}",
+        "  rp_restart=1",
+        "fi",
+        f"if grep -qs -- '--configuration {SUPERVISORD_CONF} \"\\$@\"' {LEGACY_CTL}; then",
+        f"  rm -f {LEGACY_CTL}",
+        "fi",
+    ]
+
+
+def _raise_fd_limit_lines(min_fds: int) -> list[str]:
+    """A running supervisord keeps the open-files limit it started with; more programs may
+    need more, raised in place rather than by a restart of every program."""
+    return [
+        f'  rp_pid="$(cat {PIDFILE} 2> /dev/null || true)"',
+        '  if [ -n "$rp_pid" ] && command -v prlimit > /dev/null; then',
+        '    rp_soft="$(prlimit --pid "$rp_pid" --nofile --noheadings --output SOFT)"',
+        f'    if [ "$rp_soft" != unlimited ] && [ "$rp_soft" -lt {min_fds} ]; then',
+        f'      prlimit --pid "$rp_pid" --nofile={min_fds}:',
+        "    fi",
+        "  fi",
+    ]
+
+
+def _agent_reload_lines(files: HostFiles, ctl: str) -> list[str]:
+    if files.agent is None:
+        return []
+    return [
+        '  if [ "$rp_agent" = 1 ]; then',
+        f"    {ctl} restart {LISTENER_NAME}",
+        '  elif [ "$rp_settings" = 1 ]; then',
+        f"    {ctl} signal HUP {LISTENER_NAME} ||"
+        " echo 'cdk-restart-policy: the back-off agent reads its settings when it starts' >&2",
+        "  fi",
+    ]
 
 
 def script_lines(
@@ -147,10 +227,22 @@ def script_lines(
         PAYLOAD_DELIMITER,
         'mkdir "$rp_stage/programs"',
         f'gzip -dc "$rp_stage/payload.gz" | awk -v dir="$rp_stage" \'{_SPLIT}\'',
+        *_secrets_list_lines(files),
         run,
         # The block runs in a subshell so that its shell options do not leak into the rest
         # of the user data; its failure still fails the user data.
         ") || { echo 'cdk-restart-policy: supervisor set-up failed' >&2; exit 1; }",
+    ]
+
+
+def _secrets_list_lines(files: HostFiles) -> list[str]:
+    """The secrets' ARNs, outside the compressed payload: CloudFormation fills them in."""
+    if not files.secrets:
+        return []
+    return [
+        f"cat > \"$rp_stage/secrets.list\" <<'{SECRETS_DELIMITER}'",
+        *files.secrets,
+        SECRETS_DELIMITER,
     ]
 
 
@@ -159,8 +251,11 @@ def _agent_lines(files: HostFiles) -> list[str]:
         return [f"rm -f {AGENT_PATH} {AGENT_CONFIG}"]
     state_dir = AGENT_STATE.rsplit("/", 1)[0]
     return [
-        f'cmp -s "$rp_stage/backoff_agent.py" {AGENT_PATH} || rp_restart=1',
-        f'cmp -s "$rp_stage/backoff.json" {AGENT_CONFIG} || rp_restart=1',
+        # A new agent restarts the agent alone; new settings are reread on SIGHUP.
+        "rp_agent=0",
+        "rp_settings=0",
+        f'cmp -s "$rp_stage/backoff_agent.py" {AGENT_PATH} || rp_agent=1',
+        f'cmp -s "$rp_stage/backoff.json" {AGENT_CONFIG} || rp_settings=1',
         f"install -d -m 0755 {state_dir}",
         f'install -m 0644 "$rp_stage/backoff_agent.py" {AGENT_PATH}',
         f'install -m 0644 "$rp_stage/backoff.json" {AGENT_CONFIG}',
@@ -200,8 +295,6 @@ def _install_lines(install: SupervisorInstall) -> list[str]:
             "    exit 1",
             "  fi",
             "fi",
-            "# Debian's package starts its own supervisord; only ours may run.",
-            "systemctl disable --now supervisor.service > /dev/null 2>&1 || true",
         ]
     return [
         f"if [ ! -x {supervisord} ]; then",

@@ -6,6 +6,7 @@ Pure Python: no ``aws_cdk`` import, so it renders on any host.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,50 @@ from ._policy_props import check_policies
 from ._units import is_unresolved
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
+
+#: Where ``SupervisorPrograms`` puts the wrapper that fetches a program's secrets at start.
+SECRETS_WRAPPER = "/etc/restart-policy/with-secrets"
+_FIELD = re.compile(r"^[A-Za-z0-9_.@+-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class SecretField:
+    """One field of a Secrets Manager secret that holds a JSON object, e.g.
+    ``SecretField(database_secret, "password")`` for an RDS-generated secret.
+
+    :param secret: A ``secretsmanager.ISecret``.
+    :param field: The JSON key: letters, digits and ``_ . @ + -``.
+    """
+
+    secret: Any
+    field: str
+
+    def __post_init__(self) -> None:
+        problems = Problems("SecretField")
+        if not hasattr(self.secret, "secret_arn"):
+            problems.add(
+                "secret", self.secret, "is not a Secrets Manager secret", "give an ISecret"
+            )
+        if not isinstance(self.field, str) or not _FIELD.match(self.field):
+            problems.add(
+                "field",
+                self.field,
+                "is not a JSON key the host can name on one line",
+                "use letters, digits and _ . @ + -",
+            )
+        problems.raise_if_any()
+
+
+def secret_reference(source: object) -> tuple[str, str] | None:
+    """(ARN, JSON field or "") of a secret source; None when ``source`` is not one. The ARN
+    may be a deploy-time token; the host reads the service and region from it."""
+    if isinstance(source, SecretField):
+        return str(source.secret.secret_arn), source.field
+    if hasattr(source, "parameter_arn") and hasattr(source, "parameter_name"):
+        return str(source.parameter_arn), ""
+    if hasattr(source, "secret_arn"):
+        return str(source.secret_arn), ""
+    return None
 
 
 @dataclass(frozen=True)
@@ -29,7 +74,15 @@ class Program:
     :param numprocs: How many copies run, named ``NAME-0``, ``NAME-1`` ... Default: 1.
     :param user: The user the program runs as. Default: the user supervisord runs as (root).
     :param directory: Working directory. Default: supervisord's own.
-    :param environment: Extra environment variables. Default: none.
+    :param environment: Extra environment variables, written into the program's file on the
+        host (0600, root only) and carried in the user data: no passwords here. Default: none.
+    :param secrets: Environment variables whose values are fetched on the host each time the
+        program starts, by the instance's role, from SSM Parameter Store (an
+        ``ssm.IStringParameter``, String or SecureString) or Secrets Manager (a
+        ``secretsmanager.ISecret``, or ``SecretField(secret, "key")`` for one key of a JSON
+        secret). Only the parameter's or secret's ARN travels in the user data. The host needs
+        the AWS CLI (Amazon Linux ships it) and ``SupervisorPrograms.grant_secrets(role)``.
+        Default: none.
     :param autostart: Start the program when supervisord starts. Default: true, so that a host
         runs its programs after boot (the policy document's ``autostart=false`` suits a deploy
         tool that starts them itself).
@@ -45,16 +98,20 @@ class Program:
     user: str | None = None
     directory: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, Any] = field(default_factory=dict)
     autostart: bool = True
     restart_policy: RestartPolicy | None = None
     log_policy: LogPolicy | None = None
 
     def __post_init__(self) -> None:
         environment = dict(self.environment) if isinstance(self.environment, Mapping) else None
+        secrets = dict(self.secrets) if isinstance(self.secrets, Mapping) else None
         problems = Problems(f"Program {self.name!r}")
         _check_program(problems, self, environment)
+        _check_secrets(problems, secrets, environment or {})
         problems.raise_if_any()
         object.__setattr__(self, "environment", dict(sorted((environment or {}).items())))
+        object.__setattr__(self, "secrets", dict(sorted((secrets or {}).items())))
 
 
 def render_program(
@@ -74,9 +131,12 @@ def render_program(
     problems.raise_if_any()
 
     log_base = posixpath.join(logs.directory, "%(program_name)s-%(process_num)s")
+    command = syntax.escape_percent(program.command)
+    if program.secrets:
+        command = f"{SECRETS_WRAPPER} %(program_name)s {command}"
     lines = [
         f"[program:{program.name}]",
-        f"command={syntax.escape_percent(program.command)}",
+        f"command={command}",
         "process_name=%(program_name)s-%(process_num)s",
         f"numprocs={program.numprocs}",
     ]
@@ -85,6 +145,9 @@ def render_program(
     if program.directory is not None:
         lines.append(f"directory={syntax.escape_percent(program.directory)}")
     lines += [
+        # SupervisorPrograms runs supervisord with umask 027 (its log files); programs keep
+        # the usual 022.
+        "umask=022",
         f"autostart={_bool(program.autostart)}",
         f"autorestart={'true' if restart.restart == 'always' else 'unexpected'}",
         f"startsecs={int(restart.start_window_seconds)}",
@@ -130,6 +193,43 @@ def check_renderable(problems: Problems, policy: RestartPolicy) -> None:
                 "a deploy-time token",
                 "is written into supervisor's files, so it must be known at synth time",
                 "give a plain value",
+            )
+
+
+def _check_secrets(
+    problems: Problems, secrets: dict[Any, Any] | None, environment: Mapping[str, str]
+) -> None:
+    if secrets is None:
+        problems.add(
+            "secrets",
+            secrets,
+            "is not a mapping",
+            "give a dict of variable name to ssm.IStringParameter or secretsmanager.ISecret",
+        )
+        return
+    for key, source in secrets.items():
+        if not isinstance(key, str) or not syntax.ENV_KEY.match(key):
+            problems.add(
+                f"secrets[{key!r}]",
+                key,
+                "is not an environment variable name",
+                "use letters, digits and _, not starting with a digit",
+            )
+        elif key in environment:
+            problems.add(
+                f"secrets[{key!r}]",
+                key,
+                "is also in environment; the secret would override it",
+                "keep the name in one of them",
+            )
+        if secret_reference(source) is None:
+            problems.add(
+                f"secrets[{key!r}]",
+                "a str" if isinstance(source, str) else type(source).__name__,
+                "is not an SSM parameter or a Secrets Manager secret (a value written here "
+                "would travel in user data)",
+                "give an ssm.IStringParameter, a secretsmanager.ISecret or "
+                "SecretField(secret, key)",
             )
 
 

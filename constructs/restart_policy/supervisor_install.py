@@ -39,7 +39,8 @@ class SupervisorInstall:
     @staticmethod
     def os_package(*, version: str | None = None) -> SupervisorInstall:
         """The distribution's ``supervisor`` package (Debian, Ubuntu), pinned to ``version`` if
-        given. Its own ``supervisor.service`` is disabled so that only one supervisord runs.
+        given. The package's own ``supervisor.service`` is left as it is, with its programs: the
+        library's supervisord runs beside it under names of its own.
         Default: the distribution's current package.
         """
         if version is not None:
@@ -51,7 +52,8 @@ class SupervisorInstall:
         *, bin_dir: str = "/usr/bin", python: str = "/usr/bin/python3"
     ) -> SupervisorInstall:
         """supervisor is already on the image (baked AMI); ``bin_dir`` holds ``supervisord`` and
-        ``supervisorctl``; ``python`` (3.8 or newer) runs the back-off agent.
+        ``supervisorctl`` (``/usr/local/bin`` is fine: the library's wrapper is
+        ``rp-supervisorctl``); ``python`` (3.8 or newer) runs the back-off agent.
         Default: ``/usr/bin`` and ``/usr/bin/python3``.
         """
         _check("bin_dir", bin_dir, _PATH, "give an absolute path such as /usr/bin")

@@ -5,25 +5,26 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-import jsii
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from constructs import Construct, IValidation
+from constructs import Construct
 
 from ._errors import PolicyError, Problems
-from ._host_files import HostFiles, build_host_files
+from ._host_checks import SynthChecks, check_log_reader_group
+from ._host_files import DEFAULT_LOG_READER_GROUP, HostFiles, build_host_files
 from ._policy_props import check_policies
 from ._policy_record import record_policy
 from ._supervisor_alarms import supervisor_alarms
 from ._user_data_script import USER_DATA_LIMIT_BYTES, script_lines
+from ._user_data_size import REFERENCE_MAX, resolved_size
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
-from .program import Program, check_renderable
+from .program import Program, SecretField, check_renderable
 from .supervisor_install import SupervisorInstall
 
 
@@ -31,10 +32,12 @@ class SupervisorPrograms(Construct):
     """Installs supervisor on EC2 hosts and runs ``programs`` by the policy, through user data.
 
     The user data installs a pinned supervisor, writes ``/etc/restart-policy/supervisord.conf``
-    and one file per program under ``/etc/restart-policy/programs/``, and runs supervisord under
-    systemd (enabled at boot, restarted on failure). Running it again applies changes: removed
-    programs stop, changed ones restart. Give ``user_data`` to an ``ec2.Instance``,
-    ``ec2.LaunchTemplate`` or ``autoscaling.AutoScalingGroup``.
+    and one file per program under ``/etc/restart-policy/programs/`` (0600), and runs
+    supervisord as the systemd unit ``restart-policy-supervisord.service`` (enabled at boot,
+    restarted on failure), beside any supervisor the host already has. ``rp-supervisorctl``
+    on the host talks to it. Running the user data again applies changes: added programs start,
+    removed ones stop, changed ones restart, the others keep running. Give ``user_data`` to an
+    ``ec2.Instance``, ``ec2.LaunchTemplate`` or ``autoscaling.AutoScalingGroup``.
 
     :param scope: The parent construct.
     :param construct_id: The construct id.
@@ -51,10 +54,15 @@ class SupervisorPrograms(Construct):
         a log group of this construct (the CloudWatch agent, installed with ``dnf`` where it is
         missing), and alarm on FATAL states and back-off decisions. The hosts' role needs
         ``grant_monitoring``. Default: true, so that a crash loop is seen by someone.
-    :param alarm_actions: Actions of the alarms (alarm and back to OK). Default: none.
+        Synth warns when it is on and ``grant_monitoring`` was never called.
+    :param alarm_actions: Actions of the alarms (alarm and back to OK). Default: none; synth
+        warns when the alarms end up with no action at all.
     :param alarm_topic: An SNS topic to notify, in addition to ``alarm_actions``. Default: none.
     :param log_removal_policy: What happens to the log group when it leaves the stack.
         Default: ``RemovalPolicy.RETAIN``; the log policy's retention bounds its cost.
+    :param log_reader_group: The group that may read the log files on the hosts (the log
+        folders are ``root:<group>`` 2750, the files 0640; created as a system group where
+        missing). Default: ``adm``, the log readers' group of Debian, Ubuntu and Amazon Linux.
     """
 
     def __init__(
@@ -71,6 +79,7 @@ class SupervisorPrograms(Construct):
         alarm_actions: Sequence[cloudwatch.IAlarmAction] | None = None,
         alarm_topic: sns.ITopic | None = None,
         log_removal_policy: RemovalPolicy | None = None,
+        log_reader_group: str | None = None,
     ) -> None:
         path = "/".join(part for part in (scope.node.path, construct_id) if part)
         problems = Problems(f"SupervisorPrograms {path}")
@@ -81,15 +90,17 @@ class SupervisorPrograms(Construct):
         )
         checked = _check_props(problems, programs, restart_policy, log_policy, install)
         check_renderable(problems, policy)
+        check_log_reader_group(problems, log_reader_group)
         monitoring_on = True if monitoring is None else monitoring
+        reader_group = DEFAULT_LOG_READER_GROUP if log_reader_group is None else log_reader_group
         files: HostFiles | None = None
         lines: list[str] = []
         if not problems:
-            files = build_host_files(checked, policy, log_policy_, install_)
+            files = build_host_files(checked, policy, log_policy_, install_, reader_group)
             # The log group's name is only known at deploy time: count it at its longest.
-            longest_name = "x" * LOG_GROUP_NAME_MAX if monitoring_on else None
+            longest_name = "x" * REFERENCE_MAX if monitoring_on else None
             lines = script_lines(files, install_, longest_name)
-            size = _rendered_size(user_data, lines)
+            size = _rendered_size(scope, user_data, lines)
             if size > USER_DATA_LIMIT_BYTES:
                 problems.add(
                     "programs",
@@ -107,6 +118,7 @@ class SupervisorPrograms(Construct):
         self._files = files
         self._alarms: dict[str, cloudwatch.Alarm] = {}
         self._log_group: logs.LogGroup | None = None
+        self._checks = SynthChecks(self, path)
         if monitoring_on:
             self._log_group = logs.LogGroup(
                 self,
@@ -124,8 +136,15 @@ class SupervisorPrograms(Construct):
         self._script = "\n".join(lines) + "\n"
         self._user_data = ec2.UserData.for_linux() if user_data is None else user_data
         self._user_data.add_commands(*lines)
-        # Others may add to the same user data after us: judge the final size at synth.
-        self.node.add_validation(_UserDataSize(self._user_data, path))
+        # Others may add to the same user data after us, or wrap it in a MultipartUserData:
+        # judge the final size, the grants and the alarm actions at synth.
+        self._checks.watch(
+            self._user_data,
+            monitoring=monitoring_on,
+            secrets=any(program.secrets for program in checked),
+            alarms=list(self._alarms.values()),
+        )
+        self.node.add_validation(self._checks)
         record_policy(self, policy, programs=self._programs, user_data=self._user_data)
 
     def grant_monitoring(self, grantee: iam.IGrantable) -> iam.Grant:
@@ -135,9 +154,30 @@ class SupervisorPrograms(Construct):
                 f"SupervisorPrograms {self.node.path}: monitoring=False, so there is no log "
                 "group to grant. Fix: leave monitoring on, or do not call grant_monitoring."
             )
+        self._checks.monitoring_granted = True
         return self._log_group.grant(
             grantee, "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"
         )
+
+    def grant_secrets(self, grantee: iam.IGrantable) -> list[iam.Grant]:
+        """Lets the hosts' role read every program's secrets (``ssm:GetParameter*`` or
+        ``secretsmanager:GetSecretValue``, and decryption with their KMS keys)."""
+        sources = [source for program in self._programs for source in program.secrets.values()]
+        if not sources:
+            raise PolicyError(
+                f"SupervisorPrograms {self.node.path}: no program has secrets, so there is "
+                "nothing to grant. Fix: give Program(secrets=...), or do not call grant_secrets."
+            )
+        self._checks.secrets_granted = True
+        grants: list[iam.Grant] = []
+        seen: set[int] = set()
+        for source in sources:
+            target = source.secret if isinstance(source, SecretField) else source
+            if id(target) in seen:
+                continue
+            seen.add(id(target))
+            grants.append(target.grant_read(grantee))
+        return grants
 
     @property
     def log_group(self) -> logs.ILogGroup | None:
@@ -180,38 +220,9 @@ class SupervisorPrograms(Construct):
         return self._script
 
 
-@jsii.implements(IValidation)
-class _UserDataSize:
-    """Fails synth when the whole user data is over EC2's limit."""
-
-    def __init__(self, user_data: ec2.UserData, path: str) -> None:
-        self._user_data = user_data
-        self._path = path
-
-    def validate(self) -> list[str]:
-        size = worst_case_size(self._user_data.render())
-        if size <= USER_DATA_LIMIT_BYTES:
-            return []
-        return [
-            f"SupervisorPrograms {self._path}: the user data is {size:,} bytes, above EC2's "
-            f"limit of {USER_DATA_LIMIT_BYTES:,} bytes (raw, before base64). Fix: add less to it, "
-            "or split the programs over several host groups."
-        ]
-
-
-def _rendered_size(user_data: ec2.UserData | None, lines: list[str]) -> int:
+def _rendered_size(scope: Construct, user_data: ec2.UserData | None, lines: list[str]) -> int:
     base = ec2.UserData.for_linux().render() if user_data is None else user_data.render()
-    return worst_case_size(base + "\n" + "\n".join(lines))
-
-
-def worst_case_size(rendered: str) -> int:
-    """Bytes of a rendered user data, each deploy-time token counted at the longest a
-    CloudFormation name can be."""
-    return len(_TOKEN.sub("x" * LOG_GROUP_NAME_MAX, rendered).encode("utf-8"))
-
-
-_TOKEN = re.compile(r"\$\{Token\[[^\]]*\]\}")
-LOG_GROUP_NAME_MAX = 512
+    return resolved_size(Stack.of(scope).resolve(base + "\n" + "\n".join(lines)))
 
 
 def _check_props(
@@ -246,3 +257,13 @@ def _check_props(
             )
         seen.add(program.name)
     return checked
+
+
+def worst_case_size(rendered: str) -> int:
+    """Bytes of a rendered user data, each deploy-time token counted at the longest a
+    CloudFormation name can be (a plain ``UserData`` only; the construct itself counts every
+    shape from the resolved value)."""
+    return len(_TOKEN.sub("x" * REFERENCE_MAX, rendered).encode("utf-8"))
+
+
+_TOKEN = re.compile(r"\$\{Token\[[^\]]*\]\}")
