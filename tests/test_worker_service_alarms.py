@@ -137,7 +137,7 @@ def test_unhealthy_composite_notifies_once_on_alarm_and_ok(paged: Any) -> None:
     alarm_id, _ = _only(paged[1], "AWS::CloudWatch::Alarm")
     _, composite = _only(paged[1], "AWS::CloudWatch::CompositeAlarm")
     assert composite["AlarmRule"] == {
-        "Fn::Join": ["", ['(ALARM("', {"Fn::GetAtt": [alarm_id, "Arn"]}, '"))']]
+        "Fn::Join": ["", ['ALARM("', {"Fn::GetAtt": [alarm_id, "Arn"]}, '")']]
     }
     assert composite["AlarmActions"][0]["Ref"].startswith("Pager")
     assert composite["OKActions"][0]["Ref"].startswith("Pager")

@@ -18,6 +18,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ._alarm_actions import notify
+from ._worker_stack import stack_facts
 
 NAMESPACE = "RestartPolicy/Crashes"
 CRASH_FILTER_PATTERN = '{ $.event = "crash" }'
@@ -30,9 +31,9 @@ HOLD_QUERY = (
 def crash_metric_name(worker: Construct) -> str:
     """The worker's crash metric: its stack's name and its path in the stack, so that two
     deployments of one app under different stack names keep apart."""
-    stack = Stack.of(worker)
-    inner = worker.node.path[len(stack.node.path) :].strip("/")
-    name = f"{stack.stack_name}/{inner}" if inner else stack.stack_name
+    facts = stack_facts(worker)
+    inner = worker.node.path[len(facts.path) :].strip("/")
+    name = f"{facts.name}/{inner}" if inner else facts.name
     # A metric filter's metric name may not hold ":", "*" or "$" (CloudWatch Logs API).
     return re.sub(r"[:*$]", "-", name)[:255]
 
@@ -84,9 +85,10 @@ def unhealthy_alarm(
     actions: Sequence[cloudwatch.IAlarmAction],
 ) -> cloudwatch.CompositeAlarm:
     """One alarm per service that notifies once per incident, whichever child fired first."""
-    rule = cloudwatch.AlarmRule.any_of(
-        *[cloudwatch.AlarmRule.from_alarm(child, cloudwatch.AlarmState.ALARM) for child in children]
-    )
+    rules = [
+        cloudwatch.AlarmRule.from_alarm(child, cloudwatch.AlarmState.ALARM) for child in children
+    ]
+    rule = rules[0] if len(rules) == 1 else cloudwatch.AlarmRule.any_of(*rules)
     alarm = cloudwatch.CompositeAlarm(
         scope,
         "UnhealthyAlarm",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
+from ._worker_stack import stack_facts
 
 _SHARED_ID = "RestartPolicyWorkerExecutionRole"
 
@@ -36,13 +37,13 @@ def shared_execution_role(scope: Construct) -> iam.IRole:
     Only the ECS agent assumes an execution role (to pull the image, fetch secrets, write logs);
     the daemon never sees it, so sharing it does not share the daemon's permissions.
     """
-    stack = Stack.of(scope)
-    found = stack.node.try_find_child(_SHARED_ID)
-    if isinstance(found, iam.Role):
-        return found
-    return InlineRole(
-        stack,
-        _SHARED_ID,
-        assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-        description="ECS task execution role of the stack's WorkerServices (cdk-restart-policy)",
-    )
+    facts = stack_facts(scope)
+    if facts.execution_role is None:
+        facts.execution_role = InlineRole(
+            facts.stack,
+            _SHARED_ID,
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="ECS task execution role of the stack's WorkerServices "
+            "(cdk-restart-policy)",
+        )
+    return facts.execution_role

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -76,8 +77,10 @@ def hold_settings(policy: RestartPolicy) -> dict[str, float] | None:
     }
 
 
+@functools.lru_cache(maxsize=64)
 def heartbeat_health_check(max_age_seconds: float, start_period_seconds: float) -> ecs.HealthCheck:
-    """The container health check that reads the runtime's heartbeat file."""
+    """The container health check that reads the runtime's heartbeat file (cached: each
+    ``Duration`` is a jsii round trip, and the check is the same for most workers)."""
     return ecs.HealthCheck(
         command=[
             "CMD",
