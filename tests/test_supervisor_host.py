@@ -41,13 +41,7 @@ def test_unit_has_a_name_of_its_own() -> None:
     assert "/etc/systemd/system/restart-policy-supervisord.service" in script
     assert "systemctl enable restart-policy-supervisord.service" in script
     assert "systemctl restart restart-policy-supervisord.service" in script
-    assert not re.search(
-        r"systemctl \S+ (--now )?supervisord?\.service",
-        script.replace(
-            "disable --now supervisord.service || true",
-            "",  # only the library's own legacy unit
-        ),
-    )
+    assert not re.search(r"systemctl \S+ (--now )?supervisord?\.service", script)
 
 
 def test_supervisord_log_socket_and_pidfile_are_its_own() -> None:
@@ -62,14 +56,6 @@ def test_wrapper_is_rp_supervisorctl_and_never_shadows_supervisorctl() -> None:
     script = apply_sh(construct)
     assert 'install -m 0755 "$rp_stage/supervisorctl" /usr/local/bin/rp-supervisorctl' in script
     assert not re.search(r"install .* /usr/local/bin/supervisorctl\b", script)
-
-
-def test_a_legacy_wrapper_is_removed_only_when_it_is_the_librarys() -> None:
-    script = apply_sh(synth(programs=[RECON])[0])
-    assert (
-        "if grep -qs -- '--configuration /etc/restart-policy/supervisord.conf \"\\$@\"' "
-        "/usr/local/bin/supervisorctl; then\n  rm -f /usr/local/bin/supervisorctl\n"
-    ) in script
 
 
 def test_preinstalled_in_usr_local_bin_wrapper_calls_the_real_supervisorctl() -> None:

@@ -28,9 +28,6 @@ AGENT_PATH = f"{CONFIG_DIR}/backoff_agent.py"
 AGENT_CONFIG = f"{CONFIG_DIR}/backoff.json"
 AGENT_STATE = "/var/lib/restart-policy/backoff-state.json"
 SECRETS_LIST = f"{CONFIG_DIR}/secrets.list"
-#: Earlier releases' names, removed when they are the library's own.
-LEGACY_UNIT = "supervisord.service"
-LEGACY_CTL = "/usr/local/bin/supervisorctl"
 
 #: Read access to the log files; ``adm`` reads logs on Debian, Ubuntu and Amazon Linux alike.
 DEFAULT_LOG_READER_GROUP = "adm"
@@ -211,9 +208,9 @@ def _ctl_wrapper(install: SupervisorInstall, *, with_agent: bool) -> str:
     if not with_agent:
         return header + f'exec {ctl} "$@"\n'
     agent = f"{install.python} {AGENT_PATH} --config {AGENT_CONFIG} --state {AGENT_STATE}"
+    # hold NAME, release NAME and backoff-status go to the back-off agent; stop NAME also
+    # tells it, so that a cool-down does not start the program again.
     return header + (
-        "# hold NAME, release NAME and backoff-status go to the back-off agent; stop NAME also\n"
-        "# tells it, so that a cool-down does not start the program again.\n"
         'case "${1:-}" in\n'
         "hold | release)\n"
         f'  exec {agent} "$@"\n'
@@ -234,8 +231,8 @@ def _ctl_wrapper(install: SupervisorInstall, *, with_agent: bool) -> str:
 
 # Runs as the program's user, with the instance role's credentials (IMDS), each time supervisor
 # starts the program: secret values live in the process's environment only.
+# Usage: with-secrets PROGRAM COMMAND...
 _SECRETS_WRAPPER = f"""#!/bin/sh
-# cdk-restart-policy: fetches a program's secrets, then runs it: with-secrets PROGRAM COMMAND...
 set -eu
 rp_program=$1
 shift

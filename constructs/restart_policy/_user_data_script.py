@@ -20,8 +20,6 @@ from ._host_files import (
     AGENT_STATE,
     CONFIG_DIR,
     CTL_WRAPPER,
-    LEGACY_CTL,
-    LEGACY_UNIT,
     PIDFILE,
     PROGRAMS_DIR,
     SECRETS_LIST,
@@ -115,7 +113,7 @@ def apply_script(files: HostFiles, install: SupervisorInstall, *, monitoring: bo
         "set -euo pipefail",
         'rp_stage="$1"',
         *_install_lines(install),
-        # Files that differ only in lines a running supervisord does not need are the same.
+        # rp_same: files that differ only in lines a running supervisord does not need.
         'rp_same() { cmp -s <(grep -v -E "$3" "$1") <(grep -v -E "$3" "$2" 2> /dev/null); }',
         f"getent group {group} > /dev/null || groupadd --system {group}",
         f"install -d -m 0755 {CONFIG_DIR}",
@@ -138,7 +136,6 @@ def apply_script(files: HostFiles, install: SupervisorInstall, *, monitoring: bo
         f"mv {PROGRAMS_DIR}.new {PROGRAMS_DIR}",
         f'install -m 0644 "$rp_stage/supervisord.service" {UNIT_PATH}',
         f'install -m 0755 "$rp_stage/supervisorctl" {CTL_WRAPPER}',
-        *_legacy_lines(),
         "systemctl daemon-reload",
         f"systemctl enable {UNIT_NAME}",
         f'if [ "$rp_restart" = 0 ] && systemctl is-active --quiet {UNIT_NAME}; then',
@@ -160,21 +157,6 @@ def _secrets_lines(files: HostFiles) -> list[str]:
         f'install -m 0755 "$rp_stage/with-secrets" {SECRETS_WRAPPER}',
         # Names and ARNs only (values are fetched at start); programs read it as their user.
         f'install -m 0644 "$rp_stage/secrets.list" {SECRETS_LIST}',
-    ]
-
-
-def _legacy_lines() -> list[str]:
-    """Earlier releases ran as supervisord.service with a /usr/local/bin/supervisorctl wrapper:
-    removed when they are the library's own, never a host's."""
-    return [
-        f"if grep -qs cdk-restart-policy /etc/systemd/system/{LEGACY_UNIT}; then",
-        f"  systemctl disable --now {LEGACY_UNIT} || true",
-        f"  rm -f /etc/systemd/system/{LEGACY_UNIT}",
-        "  rp_restart=1",
-        "fi",
-        f"if grep -qs -- '--configuration {SUPERVISORD_CONF} \"\\$@\"' {LEGACY_CTL}; then",
-        f"  rm -f {LEGACY_CTL}",
-        "fi",
     ]
 
 
