@@ -201,6 +201,7 @@ class Record:
 
 
 RECORD_FIELDS = {f.name: f.type for f in fields(Record)}
+RECORD_DEFAULTS = vars(Record())
 
 
 def record_from_json(values: Any) -> Record:
@@ -727,7 +728,12 @@ class Reconciler:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
-            "processes": {name: dict(vars(r)) for name, r in sorted(self.records.items())},
+            # only what differs from a fresh record: the file is written before every start
+            # and stop, and 150 programs make that a cost
+            "processes": {
+                name: {k: v for k, v in vars(r).items() if v != RECORD_DEFAULTS[k]}
+                for name, r in sorted(self.records.items())
+            },
         }
 
     @staticmethod
@@ -877,7 +883,14 @@ class _UnixTransport(xmlrpc.client.Transport):
         self.socket_path = path
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        return _UnixConnection(self.socket_path)
+        # one kept-alive connection, as xmlrpc.client's own transport does: a new one per call
+        # costs supervisord an accept and a channel for each of the agent's many small calls
+        cached = self._connection
+        if cached[1] is not None and cached[0] == host:
+            return cached[1]
+        connection = _UnixConnection(self.socket_path)
+        self._connection = host, connection
+        return connection
 
 
 def supervisor_rpc(url: str) -> Any:
