@@ -1055,6 +1055,9 @@ class Listener:
             expected = payload.get("expected") == "1"
             now = self.clock()
             self.carry_out(self.core.exit_fact(name, int(payload["pid"]), expected, now))
+        last = self.core.last.get(name)
+        if last is not None and last.state == event_name.removeprefix("PROCESS_STATE_"):
+            return  # already seen (the agent reads the state after its own calls): no news
         self.look(name)
 
     def on_timer(self) -> None:
