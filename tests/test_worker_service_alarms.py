@@ -14,7 +14,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
-from restart_policy import WorkerService
+from restart_policy import PolicyError, WorkerService
 
 IMAGE = ecs.ContainerImage.from_registry("public.ecr.aws/docker/library/python:3.12-slim")
 NOBODY = "restart-policy:workerAlarmsNotifyNobody"
@@ -287,3 +287,57 @@ def test_crash_metric_name_drops_what_metric_filters_refuse() -> None:
     WorkerService(stack, "Billing:Worker*$1", cluster=cluster, image=IMAGE)
     _, metric_filter = _only(Template.from_stack(stack), "AWS::Logs::MetricFilter")
     assert metric_filter["MetricTransformations"][0]["MetricName"] == "Test/Billing-Worker--1"
+
+
+# --- more deployment alarms after the service exists -----------------------------------------
+
+
+def test_add_deployment_alarm_keeps_the_crash_alarm() -> None:
+    stack, cluster = _stack()
+    worker = WorkerService(stack, "Worker", cluster=cluster, image=IMAGE)
+    cpu = worker.service.metric_cpu_utilization().create_alarm(
+        stack, "Cpu", threshold=90, evaluation_periods=1, alarm_name="worker-cpu"
+    )
+    worker.add_deployment_alarm(cpu)
+    _, service = _only(Template.from_stack(stack), "AWS::ECS::Service")
+    alarms = service["DeploymentConfiguration"]["Alarms"]
+    assert alarms["AlarmNames"][0]["Ref"].startswith("WorkerCrashLoopAlarm")
+    assert alarms["AlarmNames"][1] == "worker-cpu"
+    assert alarms["Enable"] is True and alarms["Rollback"] is True
+
+
+def test_add_deployment_alarm_refuses_a_cycle() -> None:
+    stack, cluster = _stack()
+    worker = WorkerService(stack, "Worker", cluster=cluster, image=IMAGE)
+    cpu = worker.service.metric_cpu_utilization().create_alarm(
+        stack, "Cpu", threshold=90, evaluation_periods=1
+    )
+    with pytest.raises(
+        PolicyError,
+        match=r"add_deployment_alarm='Test/Cpu': watches this service and its name is made by "
+        r"CloudFormation.*Fix: give the alarm a fixed alarm_name",
+    ):
+        worker.add_deployment_alarm(cpu)
+
+
+def test_add_deployment_alarm_of_another_resource_by_generated_name() -> None:
+    stack, cluster = _stack()
+    worker = WorkerService(stack, "Worker", cluster=cluster, image=IMAGE)
+    other = cloudwatch.Alarm(
+        stack,
+        "Errors",
+        metric=cloudwatch.Metric(namespace="Bos", metric_name="Errors"),
+        threshold=1,
+        evaluation_periods=1,
+    )
+    worker.add_deployment_alarm(other)
+    _, service = _only(Template.from_stack(stack), "AWS::ECS::Service")
+    assert service["DeploymentConfiguration"]["Alarms"]["AlarmNames"][1]["Ref"].startswith("Errors")
+
+
+def test_add_deployment_alarm_by_name() -> None:
+    stack, cluster = _stack()
+    worker = WorkerService(stack, "Worker", cluster=cluster, image=IMAGE)
+    worker.add_deployment_alarm("made-elsewhere")
+    _, service = _only(Template.from_stack(stack), "AWS::ECS::Service")
+    assert service["DeploymentConfiguration"]["Alarms"]["AlarmNames"][1] == "made-elsewhere"

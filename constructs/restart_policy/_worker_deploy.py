@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aws_cdk import Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -171,3 +173,35 @@ def deployment_alarm_names(
 ) -> list[str]:
     alarms = ([] if crash_alarm is None else [crash_alarm]) + list(extra)
     return [alarm.alarm_name for alarm in alarms]
+
+
+def set_deployment_alarms(service: ecs.BaseService, names: Sequence[str]) -> None:
+    """Write the whole list: CDK's ``enable_deployment_alarms`` drops the names it is given once
+    alarms are on (it concatenates into a list it then throws away)."""
+    cfn_service = service.node.default_child
+    assert isinstance(cfn_service, ecs.CfnService)
+    cfn_service.add_property_override(
+        "DeploymentConfiguration.Alarms",
+        {"AlarmNames": list(names), "Enable": True, "Rollback": True},
+    )
+
+
+def deployment_alarm_name(alarm: cloudwatch.IAlarm | str, service: ecs.BaseService) -> str | None:
+    """The name to list for ``alarm``: a fixed name as a plain string (no dependency on the
+    alarm), else its ``Ref``; None when that ``Ref`` would close a cycle: the alarm's metric
+    refers to the service, so the service would wait for the alarm and the alarm for the
+    service, which CloudFormation refuses."""
+    if isinstance(alarm, str):
+        return alarm
+    cfn_alarm = alarm.node.default_child
+    if not isinstance(cfn_alarm, cloudwatch.CfnAlarm):
+        return alarm.alarm_name  # imported, or a composite: it cannot watch this service
+    fixed = cfn_alarm.alarm_name
+    if isinstance(fixed, str) and not Token.is_unresolved(fixed):
+        return fixed
+    stack = Stack.of(service)
+    cfn_service = service.node.default_child
+    assert isinstance(cfn_service, ecs.CfnService)
+    service_id = stack.get_logical_id(cfn_service)
+    watched = json.dumps([stack.resolve(cfn_alarm.dimensions), stack.resolve(cfn_alarm.metrics)])
+    return None if f'"{service_id}"' in watched else alarm.alarm_name

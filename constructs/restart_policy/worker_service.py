@@ -16,7 +16,14 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from . import _ecs_alarms
-from ._worker_deploy import build_service, service_spec
+from ._errors import Problems
+from ._worker_deploy import (
+    build_service,
+    deployment_alarm_name,
+    deployment_alarm_names,
+    service_spec,
+    set_deployment_alarms,
+)
 from ._worker_props import Resolved, resolve
 from ._worker_scaling import apply_scaling
 from ._worker_task import build_task, task_spec
@@ -181,6 +188,7 @@ class WorkerService(Construct):
         self._service = build_service(
             self, service_spec(r, cluster_, self._task_definition, self._log_group, crash_alarm)
         )
+        self._deployment_alarm_names = deployment_alarm_names(crash_alarm, r.deployment_alarms)
         self._scaling = None if r.scaling is None else apply_scaling(self._service, r.scaling)
         self._alarms: dict[str, cloudwatch.AlarmBase] = {}
         if crash_alarm is not None and crash_metric is not None:
@@ -211,6 +219,28 @@ class WorkerService(Construct):
                 "or crash_loop_alarms=False to make none.",
             )
         return {"crash_loop": crash_alarm, "unhealthy": unhealthy}
+
+    def add_deployment_alarm(self, alarm: cloudwatch.IAlarm | str) -> None:
+        """Fail and roll back a deployment also when ``alarm`` (or the alarm of that name)
+        fires, e.g. one on this service's own metrics, made after it. Use this rather than
+        ``service.enable_deployment_alarms``, which drops the names once the crash alarm is on.
+        An alarm with a fixed ``alarm_name`` is listed by that name; one that watches this
+        service with a CloudFormation-made name would make a circular dependency and is
+        refused with a ``PolicyError``."""
+        name = deployment_alarm_name(alarm, self._service)
+        if name is None:
+            problems = Problems(f"WorkerService {self.node.path}")
+            problems.add(
+                "add_deployment_alarm",
+                alarm.node.path if not isinstance(alarm, str) else alarm,
+                "watches this service and its name is made by CloudFormation: the service "
+                "would need the alarm's name and the alarm the service's, a circular dependency",
+                "give the alarm a fixed alarm_name=... (it is then listed by that name)",
+            )
+            problems.raise_if_any()
+            return
+        self._deployment_alarm_names.append(name)
+        set_deployment_alarms(self._service, self._deployment_alarm_names)
 
     @property
     def alarms(self) -> Mapping[str, cloudwatch.AlarmBase]:
