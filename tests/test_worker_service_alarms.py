@@ -341,3 +341,11 @@ def test_add_deployment_alarm_by_name() -> None:
     worker.add_deployment_alarm("made-elsewhere")
     _, service = _only(Template.from_stack(stack), "AWS::ECS::Service")
     assert service["DeploymentConfiguration"]["Alarms"]["AlarmNames"][1] == "made-elsewhere"
+
+
+def test_dashboard_without_alarms_is_refused() -> None:
+    stack, cluster = _stack()
+    with pytest.raises(PolicyError, match=r"dashboard=True: shows the crash metric"):
+        WorkerService(
+            stack, "Worker", cluster=cluster, image=IMAGE, dashboard=True, crash_loop_alarms=False
+        )

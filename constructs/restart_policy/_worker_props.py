@@ -164,6 +164,13 @@ def resolve(scope: Construct, construct_id: str, props: Mapping[str, Any]) -> Re
     checks.check_platform(problems, p["runtime_platform"], capacity, p["ephemeral_storage_gib"])
     window_s = policy.start_window_seconds
     max_age = checks.check_health(problems, p["health_check"], p["heartbeat_max_age"], window_s)
+    if p["dashboard"] and not alarms_on:
+        problems.add(
+            "dashboard",
+            True,
+            "shows the crash metric, and crash_loop_alarms=False makes none",
+            "leave crash_loop_alarms on, or dashboard unset",
+        )
     checks.check_count(problems, "crash_alarm_threshold", crash_threshold, minimum=1)
     window_seconds = checks.check_alarm_window(problems, window)
     problems.raise_if_any()
