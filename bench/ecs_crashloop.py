@@ -14,7 +14,8 @@ Scenarios: (a) permanent crash 5 s after start, for two hours: starts per hour a
 task replacements, replacements per crash; (b) the daemon's database is down for 30 minutes (it
 needs 30 s to notice, then exits 1), then back: recovery lag (database back -> connected);
 (c) a stop signal during the hold: seconds from SIGTERM to the container's exit (real time, not
-scaled; the target is 1 s).
+scaled; the target is 1 s); (d) permanent crash 150 s after start (past the start window, so ECS
+alone restarts it in place at once, for ever): starts per hour after the first.
 
 Time scale: 1 real second = SCALE simulated seconds, for every duration of the policy and the
 daemon. Not scaled: process start-up (Python's, ~0.1-0.3 s real here, i.e. 2-6 s simulated) and
@@ -45,6 +46,7 @@ SCALE = 20  # simulated seconds per real second
 
 POLICY = {"start_window": 120, "initial": 10, "maximum": 300, "healthy_reset": 600, "jitter": 0.2}
 CRASH_AFTER = 5.0
+LATE_CRASH_AFTER = 150.0  # past the start window: ECS alone restarts it in place at once
 CONNECT_TIMEOUT = 30.0
 
 DAEMON = """
@@ -160,6 +162,8 @@ class Result:
     outage_starts: int | None = None
     recovery_lag: float | None = None  # simulated seconds
     stop_seconds: list[float] | None = None  # real seconds, one per trial
+    late_steady_starts_per_hour: float | None = None  # crash at 150 s, after the first hour
+    late_replacements: int | None = None
 
 
 def permanent(setup: Setup, folder: Path, minutes: float, result: Result) -> None:
@@ -181,6 +185,17 @@ def permanent(setup: Setup, folder: Path, minutes: float, result: Result) -> Non
     result.crashes = exits
     result.replacements = replacements
     result.restarts_in_place = restarts
+
+
+def late(setup: Setup, folder: Path, minutes: float, result: Result) -> None:
+    """A crash 150 s after start, for ever: restarted in place by ECS alone too."""
+    ecs = service(setup, folder, crash_after=LATE_CRASH_AFTER)
+    began = time.time()
+    with ecs:
+        time.sleep(scaled(minutes * 60))
+        result.late_replacements = ecs.count("replace")
+    later = [t for t in times(folder / "starts") if t - began >= scaled(3600)]
+    result.late_steady_starts_per_hour = len(later) * 3600 / (minutes * 60 - 3600)
 
 
 def outage(setup: Setup, folder: Path, minutes: float, result: Result) -> None:
@@ -231,6 +246,7 @@ def run(permanent_minutes: float, outage_minutes: float, trials: int) -> list[Re
         minutes = permanent_minutes if setup.hold else min(permanent_minutes, 20)
         jobs.append((permanent, (setup, base / "permanent", minutes, result)))
         jobs.append((outage, (setup, base / "outage", outage_minutes, result)))
+        jobs.append((late, (setup, base / "late", max(permanent_minutes, 61), result)))
     threads = [threading.Thread(target=job, args=args) for job, args in jobs]
     for thread in threads:
         thread.start()
@@ -261,6 +277,14 @@ def table(results: list[Result], permanent_minutes: float, outage_minutes: float
             f"{r.steady_starts_per_hour:.1f} | "
             f"{r.replacements} / {r.crashes} | {r.outage_starts} | {lag} | {stop} |"
         )
+    lines += [
+        "",
+        "| set-up | crash 150 s after start: starts per hour after the first hour "
+        "| task replacements |",
+        "| --- | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(f"| {r.setup} | {r.late_steady_starts_per_hour:.1f} | {r.late_replacements} |")
     return "\n".join(lines)
 
 
@@ -280,7 +304,9 @@ def verdicts(results: list[Result]) -> list[str]:
             f"{r.setup}: <= 15 starts/hour: {'met' if steady else 'MISSED'}; "
             f"0 task replacements: {'met' if r.replacements == 0 else 'MISSED'}; "
             f"recovery <= {bound:g} s: {'met' if lag else 'MISSED'}; "
-            f"stop within 1 s: {'met' if stop else 'MISSED'}"
+            f"stop within 1 s: {'met' if stop else 'MISSED'}; "
+            f"late crash <= 15 starts/hour: "
+            f"{'met' if (r.late_steady_starts_per_hour or 99) <= 15 else 'MISSED'}"
         )
     return lines
 
