@@ -92,6 +92,9 @@ def test_wrapper_is_installed_and_shellcheck_clean(built: Any, tmp_path: Path) -
 def test_user_data_with_secrets_is_shellcheck_clean(built: Any, tmp_path: Path) -> None:
     result = shellcheck(user_data_of(built[1]), tmp_path)
     assert result.returncode == 0, result.stdout
+    (payload,) = extract_payloads(built[0].script)
+    result = shellcheck(payload["apply.sh"], tmp_path)
+    assert result.returncode == 0, result.stdout
 
 
 def test_grant_secrets_lets_the_role_read_them(built: Any) -> None:
