@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .program import render_program as render_program
     from .supervisor_install import SupervisorInstall as SupervisorInstall
     from .supervisor_programs import SupervisorPrograms as SupervisorPrograms
+    from .worker_capacity import WorkerCapacity as WorkerCapacity
+    from .worker_scaling import WorkerScaling as WorkerScaling
     from .worker_service import WorkerService as WorkerService
 
 _EXPORTS = {
@@ -28,6 +30,8 @@ _EXPORTS = {
     "RestartPolicy": ".policy",
     "LogPolicy": ".log_policy",
     "WorkerService": ".worker_service",
+    "WorkerCapacity": ".worker_capacity",
+    "WorkerScaling": ".worker_scaling",
     "Program": ".program",
     "render_program": ".program",
     "SupervisorInstall": ".supervisor_install",
