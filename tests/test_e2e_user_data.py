@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 SCRIPTS = "/srv/bos/scripts/celery"
 PROGRAMS = ["daemon_recon_client_funds_consumer", "daemon_transaction_monitoring_sending_request"]
-CTL = "/usr/local/bin/supervisorctl"
+CTL = "/usr/local/bin/rp-supervisorctl"
 LOG_GROUP = "SupervisorHosts-ProgramsLogs-AbC123"
 
 # Prints the settings supervisor itself loads from the installed configuration.
@@ -126,7 +126,7 @@ def test_reference_user_data_boots_supervisord_with_the_policy(
             "stdout_logfile_backups": 10,
             "stderr_logfile": "/var/log/supervisor/daemon_recon_client_funds_consumer-1.err.log",
         }
-        assert host.path("/etc/systemd/system/supervisord.service").exists()
+        assert host.path("/etc/systemd/system/restart-policy-supervisord.service").exists()
 
         # The CloudWatch agent's configuration names every process's log files; Debian has no
         # agent package, so the user data says so and goes on.
@@ -136,7 +136,9 @@ def test_reference_user_data_boots_supervisord_with_the_policy(
         entries = cloudwatch["logs"]["logs_collected"]["files"]["collect_list"]
         assert {entry["log_group_name"] for entry in entries} == {LOG_GROUP}
         streams = {entry["log_stream_name"]: entry["file_path"] for entry in entries}
-        assert streams["{instance_id}/supervisord"] == "/var/log/supervisor/supervisord.log"
+        assert streams["{instance_id}/supervisord"] == (
+            "/var/log/supervisor/restart-policy-supervisord.log"
+        )
         assert streams["{instance_id}/daemon_recon_client_funds_consumer-2.err"] == (
             "/var/log/supervisor/daemon_recon_client_funds_consumer-2.err.log"
         )
@@ -145,7 +147,7 @@ def test_reference_user_data_boots_supervisord_with_the_policy(
             assert host.path(path).exists(), path
         assert "no CloudWatch agent" in first.stderr
         calls = host.path("/run/systemctl-standin/calls.log").read_text()
-        assert "systemctl enable supervisord.service" in calls
+        assert "systemctl enable restart-policy-supervisord.service" in calls
 
         second = host.run("/bin/bash", "/root/user-data.sh", check=False)
         assert second.returncode == 0, second.stderr
@@ -162,40 +164,269 @@ def test_reference_user_data_boots_supervisord_with_the_policy(
         assert "daemon_transaction_monitoring_sending_request-0" in listed
 
 
-def test_os_package_strategy_uses_debians_supervisor(tmp_path: Path) -> None:
-    """Debian's own supervisor package (in the root file system) runs the programs instead."""
-    from aws_cdk import App, Stack
-    from aws_cdk import aws_ec2 as ec2
-    from aws_cdk.assertions import Template
+def test_os_package_strategy_runs_beside_the_hosts_own_supervisor(tmp_path: Path) -> None:
+    """Debian's own supervisor package (in the root file system) runs the programs; the host's
+    supervisord, already running a program of its own, is neither stopped nor taken over."""
+    from restart_policy import Program, SupervisorInstall
 
-    from restart_policy import Program, SupervisorInstall, SupervisorPrograms
-
-    stack = Stack(App(), "Debian")
-    programs = SupervisorPrograms(
-        stack,
-        "Programs",
-        programs=[Program(name="worker", command=f"{SCRIPTS}/worker.sh", numprocs=2)],
+    user_data = synth_user_data(
+        [Program(name="worker", command=f"{SCRIPTS}/worker.sh", numprocs=2)],
         install=SupervisorInstall.os_package(),
-        monitoring=False,
     )
-    ec2.LaunchTemplate(stack, "Hosts", user_data=programs.user_data)
-    (launch_template,) = (
-        Template.from_stack(stack).find_resources("AWS::EC2::LaunchTemplate").values()
-    )
-    user_data = user_data_text(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
     with chroot(tmp_path) as host:
         host.write(f"{SCRIPTS}/worker.sh", "#!/bin/sh\nexec sleep 100000\n", mode=0o755)
-        host.write("/root/user-data.sh", user_data, mode=0o755)
-        result = host.run("/bin/bash", "/root/user-data.sh", check=False)
-        assert result.returncode == 0, result.stderr
+        host.write(
+            "/etc/supervisor/conf.d/hostapp.conf", "[program:hostapp]\ncommand=sleep 99999\n"
+        )
+        host.run(DEBIAN_SUPERVISOR, "-c", "/etc/supervisor/supervisord.conf")
+
+        def host_status() -> str:
+            """The host supervisor's programs with state and pid (not the uptime)."""
+            out = host.run("/usr/bin/supervisorctl", "status", check=False, timeout=30).stdout
+            return "\n".join(line.split(", uptime")[0] for line in out.splitlines())
+
+        wait_for(lambda: "RUNNING" in host_status(), f"host's program not up: {host_status()}")
+        hosts_before = host_status()
+        hosts_daemon = int(host.path("/run/supervisord.pid").read_text())
+
+        apply(host, user_data)
         up = wait_spawned(host, 3)
         assert sorted(up) == [
             "restart-policy-backoff:restart-policy-backoff",
             "worker:worker-0",
             "worker:worker-1",
         ]
-        unit = host.path("/etc/systemd/system/supervisord.service").read_text()
+        unit = host.path("/etc/systemd/system/restart-policy-supervisord.service").read_text()
         assert "ExecStart=/usr/bin/supervisord --nodaemon" in unit
         assert not host.path("/opt/restart-policy").exists()  # nothing from PyPI
         version = host.run("/usr/bin/supervisord", "--version").stdout.strip()
         assert version.startswith("4.2")  # Debian bookworm's package
+
+        assert host_status() == hosts_before  # same program, same pid, still running
+        assert "hostapp" in hosts_before and "worker" not in hosts_before
+        assert int(host.path("/run/supervisord.pid").read_text()) == hosts_daemon
+        assert os.path.exists(f"/proc/{hosts_daemon}")
+        hosts_log = host.path("/var/log/supervisor/supervisord.log").read_text()
+        assert "worker" not in hosts_log  # each supervisord writes a log of its own
+        ours = host.path("/var/log/supervisor/restart-policy-supervisord.log").read_text()
+        assert "hostapp" not in ours and "worker-0" in ours
+
+
+# --- the host around the programs (Debian's supervisor from the root file system, no network) ---
+
+DEBIAN_SUPERVISOR = "/usr/bin/supervisord"
+
+
+def synth_user_data(programs: list[Any], **props: Any) -> str:
+    """The user data of a launch template for ``programs``, without monitoring."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk.assertions import Template
+
+    from restart_policy import SupervisorPrograms
+
+    stack = Stack(App(), "Hosts")
+    construct = SupervisorPrograms(stack, "Programs", programs=programs, monitoring=False, **props)
+    ec2.LaunchTemplate(stack, "Template", user_data=construct.user_data)
+    (launch_template,) = (
+        Template.from_stack(stack).find_resources("AWS::EC2::LaunchTemplate").values()
+    )
+    return user_data_text(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
+
+
+def local_bin_supervisor(host: Chroot) -> Any:
+    """supervisor baked into /usr/local/bin (links to Debian's), as `preinstalled` expects."""
+    from restart_policy import SupervisorInstall
+
+    for name in ("supervisord", "supervisorctl"):
+        host.path(f"/usr/local/bin/{name}").symlink_to(f"/usr/bin/{name}")
+    return SupervisorInstall.preinstalled(bin_dir="/usr/local/bin")
+
+
+def apply(host: Chroot, user_data: str) -> None:
+    host.write("/root/user-data.sh", user_data, mode=0o755)
+    result = host.run("/bin/bash", "/root/user-data.sh", check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def supervisord_pid(host: Chroot) -> int:
+    return int(host.path("/run/restart-policy-supervisord.pid").read_text())
+
+
+def wait_for(condition: Any, what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.5)
+
+
+def test_program_changes_restart_only_the_changed_programs(tmp_path: Path) -> None:
+    """Add one program, remove one, change one: the others, the agent and supervisord keep
+    their pids; the agent rereads its settings on SIGHUP."""
+    from restart_policy import Program
+
+    def programs(version: int) -> list[Program]:
+        run = f"{SCRIPTS}/run.sh"
+        keep = Program(name="keep", command=run)
+        changed = Program(name="changed", command=run, environment={"VERSION": str(version)})
+        extra = (
+            Program(name="gone", command=run) if version == 1 else Program(name="new", command=run)
+        )
+        return [keep, changed, extra]
+
+    agent = "restart-policy-backoff:restart-policy-backoff"
+    with chroot(tmp_path) as host:
+        host.write(f"{SCRIPTS}/run.sh", "#!/bin/sh\nexec sleep 100000\n", mode=0o755)
+        install = local_bin_supervisor(host)
+        apply(host, synth_user_data(programs(1), install=install))
+        before = wait_spawned(host, 4)
+        assert set(before) == {"changed:changed-0", agent, "gone:gone-0", "keep:keep-0"}
+        daemon = supervisord_pid(host)
+
+        apply(host, synth_user_data(programs(2), install=install))
+
+        def settled() -> bool:
+            now = statuses(host)
+            return set(now) == {"changed:changed-0", "keep:keep-0", "new:new-0", agent} and all(
+                pid for _, pid in now.values()
+            )
+
+        wait_for(settled, f"programs not applied: {statuses(host)}")
+        after = statuses(host)
+        assert after["keep:keep-0"][1] == before["keep:keep-0"][1]
+        assert after[agent][1] == before[agent][1]
+        assert after["changed:changed-0"][1] != before["changed:changed-0"][1]
+        assert supervisord_pid(host) == daemon
+        calls = host.path("/run/systemctl-standin/calls.log").read_text()
+        assert calls.count("systemctl restart") == 1  # the first run's start only
+        agent_log = host.path("/var/log/supervisor/restart-policy-backoff.log")
+        wait_for(lambda: "settings-reloaded" in agent_log.read_text(), agent_log.read_text())
+
+
+def test_wrapper_and_file_modes_on_a_host(tmp_path: Path) -> None:
+    """rp-supervisorctl over a supervisor in /usr/local/bin answers (no loop) and routes hold
+    and release to the agent; program files and logs are not world-readable."""
+    from restart_policy import Program
+
+    with chroot(tmp_path) as host:
+        host.write(f"{SCRIPTS}/run.sh", "#!/bin/sh\nexec sleep 100000\n", mode=0o755)
+        install = local_bin_supervisor(host)
+        program = Program(name="worker", command=f"{SCRIPTS}/run.sh", environment={"TOKEN": "x"})
+        apply(host, synth_user_data([program], install=install))
+        wait_spawned(host, 2)
+        listed = host.run(CTL, "status", check=False, timeout=30)
+        assert "worker:worker-0" in listed.stdout, listed
+        assert host.run(CTL, "hold", "worker", check=False, timeout=30).returncode == 0
+        assert host.run(CTL, "release", "worker", check=False, timeout=30).returncode == 0
+        unknown = host.run(CTL, "hold", "nosuch", check=False, timeout=30)
+        assert unknown.returncode == 2, unknown
+
+        def mode(inside: str) -> int:
+            return host.path(inside).stat().st_mode & 0o7777
+
+        assert mode("/etc/restart-policy/programs/worker.conf") == 0o600
+        assert mode("/etc/restart-policy/programs") == 0o700
+        assert mode("/var/log/supervisor") == 0o2750
+        log = "/var/log/supervisor/restart-policy-supervisord.log"
+        assert mode(log) == 0o640
+        assert mode("/var/log/supervisor/worker-0.log") == 0o640
+        group = host.run("stat", "-c", "%G", log).stdout.strip()
+        assert group == "adm"
+        umask = host.run("grep", "Umask", f"/proc/{statuses(host)['worker:worker-0'][1]}/status")
+        assert umask.stdout.split() == ["Umask:", "0022"]  # the program keeps the usual mask
+
+
+def test_stopping_supervisord_stops_every_program_at_once_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """10 programs that ignore their stop signal, each killed after its 5 s stop timeout: one
+    after another they would take 50 s, past the unit's 40 s TimeoutStopSec; the unit's stop
+    takes them down together and nothing is left for KillMode to kill."""
+    from restart_policy import Program, RestartPolicy
+
+    stubborn = "#!/bin/sh\ntrap '' TERM INT\nwhile :; do sleep 1; done\n"
+    slow = RestartPolicy(stop_timeout=5)
+    programs = [Program(name=f"slow{n}", command=f"{SCRIPTS}/stubborn.sh") for n in range(10)]
+    with chroot(tmp_path) as host:
+        host.write(f"{SCRIPTS}/stubborn.sh", stubborn, mode=0o755)
+        install = local_bin_supervisor(host)
+        apply(host, synth_user_data(programs, install=install, restart_policy=slow))
+        first = wait_spawned(host, 11)
+        unit = host.path("/etc/systemd/system/restart-policy-supervisord.service").read_text()
+        assert "TimeoutStopSec=40\n" in unit and "KillMode=mixed\n" in unit
+
+        started = time.monotonic()
+        host.run("systemctl", "restart", "restart-policy-supervisord.service", timeout=120)
+        took = time.monotonic() - started
+        leftovers = host.path("/run/systemctl-standin/restart-policy-supervisord.service.leftovers")
+        assert leftovers.read_text().split() == ["0"]  # nothing left for KillMode to kill
+        assert took < 40, took  # all at once: about 5 s; one after another: 50 s or more
+        second = wait_spawned(host, 11)
+        assert not set(pid for _, pid in first.values()) & set(pid for _, pid in second.values())
+
+        # Every stubborn shell alive is one of the new supervisord's: no orphans, no duplicates.
+        def shells() -> list[str]:
+            found = host.run("sh", "-c", "grep -l '[s]tubborn.sh' /proc/[0-9]*/cmdline || true")
+            return found.stdout.split()
+
+        wait_for(lambda: len(shells()) >= 10, f"shells: {shells()}")
+        time.sleep(2)
+        assert len(shells()) == 10, shells()
+
+
+# Stands in for the AWS CLI on a host (no AWS account here): answers get-parameter and
+# get-secret-value for the ARNs it knows, in the CLI's text output, and logs its arguments.
+FAKE_AWS = """#!/bin/sh
+echo "$*" >> /tmp/aws-calls.log
+case "$*" in
+*"ssm get-parameter --with-decryption --name arn:aws:ssm:eu-west-1:123456789012:parameter/db"*)
+  echo 's3cr3t pass' ;;
+*"secretsmanager get-secret-value --secret-id arn:aws:secretsmanager:eu-west-1:"*)
+  echo '{"username": "app", "token": "t0k"}' ;;
+*) echo "unexpected: $*" >&2; exit 254 ;;
+esac
+"""
+
+
+def test_secrets_are_fetched_at_start_and_never_written_on_the_host(tmp_path: Path) -> None:
+    """The wrapper asks the AWS CLI for each secret (region from the ARN), exports it to the
+    program only; the values are in no file the user data or supervisor wrote."""
+    from restart_policy import Program
+    from restart_policy.program import SecretField
+
+    class Parameter:  # the attributes of an ssm.IStringParameter
+        parameter_name = "/db"
+        parameter_arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/db"
+
+    class Secret:  # the attribute of a secretsmanager.ISecret
+        secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-AbCdEf"
+
+    program = Program(
+        name="app",
+        command=f"{SCRIPTS}/env.sh",
+        user="nobody",
+        secrets={"DB_PASSWORD": Parameter(), "API_USER": SecretField(Secret(), "username")},
+    )
+    env_script = "#!/bin/sh\nenv > /tmp/app-env.txt\nexec sleep 100000\n"
+    with chroot(tmp_path) as host:
+        host.write(f"{SCRIPTS}/env.sh", env_script, mode=0o755)
+        host.write("/usr/local/bin/aws", FAKE_AWS, mode=0o755)
+        host.path("/tmp").chmod(0o1777)
+        install = local_bin_supervisor(host)
+        user_data = synth_user_data([program], install=install)
+        assert "s3cr3t" not in user_data
+        apply(host, user_data)
+        wait_spawned(host, 2)
+        env_file = host.path("/tmp/app-env.txt")
+        wait_for(env_file.exists, "the program did not start")
+        environment = dict(
+            line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line
+        )
+        assert environment["DB_PASSWORD"] == "s3cr3t pass"
+        assert environment["API_USER"] == "app"
+        calls = host.path("/tmp/aws-calls.log").read_text()
+        assert "--region eu-west-1 ssm get-parameter" in calls
+        written = host.run(
+            "grep", "-rl", "s3cr3t", "/etc/restart-policy", "/var/log/supervisor", check=False
+        )
+        assert written.stdout == "", written.stdout
