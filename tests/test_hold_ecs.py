@@ -273,12 +273,13 @@ def test_a_stop_during_the_hold_ends_it_and_the_task(tmp_path: Path, kind: str) 
     with ecs:
         wait_for_line(ecs, "hold")
         took = ecs.stop_task()
-    assert took is not None, "the container had to be killed: the stop did not end the hold"
-    assert ecs.count("restart") == 0
+    told = story(ecs)
+    assert took is not None, f"the container had to be killed, the hold went on: {told}"
+    assert ecs.count("restart") == 0, told
     (exit_event,) = ecs.of("exit")
-    assert exit_event.detail["exit_code"] == CRASH_CODE[kind]
+    assert exit_event.detail["exit_code"] == CRASH_CODE[kind], told
     assert exit_event.detail["lived"] < 60.0
-    assert events(ecs.json_lines(), "hold_stopped")
+    assert events(ecs.json_lines(), "hold_stopped"), told
 
 
 # ---- bad input around the hold ----
