@@ -204,6 +204,18 @@ def test_settings_round_trip() -> None:
     assert s == HoldSettings(120, 10, 300, 600, 0.2, "/var/lib/restart-policy")
 
 
+def test_settings_without_jitter_take_the_default_spread() -> None:
+    without = {k: v for k, v in DEFAULTS.items() if k != "jitter"}
+    s = parse_settings(json.dumps(without))
+    assert s is not None
+    assert s.jitter == 0.2
+
+
+def test_a_jitter_of_the_wrong_kind_is_called_a_fraction() -> None:
+    with pytest.raises(ValueError, match=r"jitter='x' \(give a fraction from 0 to 1\)"):
+        parse_settings(json.dumps({**DEFAULTS, "jitter": "x"}))
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [

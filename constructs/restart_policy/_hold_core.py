@@ -89,6 +89,8 @@ class Decision:
 
 
 _FIELDS = ("start_window", "initial", "maximum", "healthy_reset", "jitter")
+# The only optional number: tasks that crashed together still spread out when it is left out.
+DEFAULT_JITTER = 0.2
 
 
 def parse_settings(text: str | None) -> HoldSettings | None:
@@ -107,13 +109,14 @@ def parse_settings(text: str | None) -> HoldSettings | None:
     values: dict[str, float] = {}
     problems: list[str] = []
     for name in _FIELDS:
-        value = raw.get(name)
+        value = raw.get(name, DEFAULT_JITTER if name == "jitter" else None)
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
-            problems.append(f"{name}={value!r} (give a finite number of seconds)")
+            unit = "a fraction from 0 to 1" if name == "jitter" else "a finite number of seconds"
+            problems.append(f"{name}={value!r} (give {unit})")
             continue
         values[name] = float(value)
     if not problems:

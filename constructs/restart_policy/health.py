@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from restart_policy import _heartbeat
 
+__all__ = ["EXIT_HEALTHY", "EXIT_UNHEALTHY", "EXIT_USAGE", "check", "main"]
+
 EXIT_HEALTHY = 0
 EXIT_UNHEALTHY = 1
 EXIT_USAGE = 2
@@ -43,6 +45,7 @@ def check(target: str, max_age: float, *, now: float | None = None) -> tuple[int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: ``--max-age SECONDS [--file PATH]``; returns the exit code."""
     parser = argparse.ArgumentParser(
         prog="python -m restart_policy.health",
         description="Exit 0 when the daemon's heartbeat file is fresh, 1 when not.",

@@ -31,6 +31,8 @@ from types import FrameType
 
 from restart_policy._hold_core import HOLD_ENV_VAR, emit, hold_after_crash
 
+__all__ = ["EXIT_NOT_EXECUTABLE", "EXIT_NOT_FOUND", "EXIT_USAGE", "main"]
+
 USAGE = "usage: python -m restart_policy.hold -- CMD [ARGS...]"
 EXIT_USAGE = 2
 EXIT_NOT_EXECUTABLE = 126
@@ -172,6 +174,8 @@ class _Wrapper:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``argv`` (default: ``sys.argv[1:]``, ``-- CMD [ARGS...]``) under the crash hold and
+    return the exit code to leave with (the child's; see the module's exit codes)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help"):
         print(USAGE)
