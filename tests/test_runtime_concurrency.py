@@ -229,27 +229,3 @@ def test_a_failed_task_of_life_create_task_ends_the_process(tmp_path: Path) -> N
     (line,) = json_lines(err)
     assert line["event"] == "crash"
     assert "in task consumer" in line["message"]
-
-
-def test_a_handled_exception_in_a_thread_ends_the_process_cleanly_like_in_main(
-    tmp_path: Path,
-) -> None:
-    path = daemon(
-        tmp_path,
-        """
-        import threading
-        class ConcurrencyException(Exception):
-            pass
-        def consume():
-            raise ConcurrencyException("cannot acquire lock, we will try again")
-        def main(life):
-            threading.Thread(target=consume).start()
-            while not life.wait(1):
-                pass
-        runtime.run(main, handled={ConcurrencyException: "WARNING"})
-        """,
-    )
-    code, _, err = finish(start(path), timeout=STOP_TIMEOUT)
-    assert code == 0
-    (line,) = json_lines(err)
-    assert (line["event"], line["level"], line["exit_code"]) == ("handled-exit", "WARNING", 0)

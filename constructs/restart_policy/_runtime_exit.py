@@ -106,25 +106,46 @@ def exit_code_of(code: object) -> int:
     return 1  # a message: printed, exit 1
 
 
+def _leaf_outcome(
+    leaf: BaseException, handled: HandledLevels, stop_like: tuple[type[BaseException], ...]
+) -> Outcome:
+    if isinstance(leaf, stop_like):
+        return Outcome("stopped", EXIT_OK, logging.INFO)
+    if isinstance(leaf, SystemExit):
+        code = exit_code_of(leaf.code)
+        return Outcome("exit", code, logging.INFO) if code == 0 else Outcome("crash", code)
+    if isinstance(leaf, KeyboardInterrupt):
+        return Outcome("crash", 128 + signal.SIGINT)
+    level = _match_one(handled, leaf) if isinstance(leaf, Exception) else None
+    if level is not None:
+        return Outcome("handled", EXIT_OK, level)
+    return Outcome("unknown", EXIT_CRASH)
+
+
+# For a group, the outcome of the leaf that says the most: an unknown leaf wins (a crash, exit 1),
+# then the highest non-zero exit code (SystemExit(N), KeyboardInterrupt's 130), then a handled
+# leaf (exit 0, at the highest level), then SystemExit(0), then a stop.
+_RANK = {"unknown": 4, "crash": 3, "handled": 2, "exit": 1, "stopped": 0}
+
+
 def classify(
     exc: BaseException, handled: HandledLevels, state: StopState, *, cancel_is_stop: bool = False
 ) -> Outcome:
-    parts = leaves(exc)
+    """How ``exc`` ends the process. An ``ExceptionGroup`` is decided leaf by leaf: any unknown
+    leaf makes it a crash with exit 1; else the highest exit code of its leaves (``SystemExit(N)``
+    gives N, ``KeyboardInterrupt`` 130, ``Stopped`` and handled leaves 0)."""
     stop_like: tuple[type[BaseException], ...] = (Stopped,)
     asyncio = sys.modules.get("asyncio")  # only loaded (and only relevant) for an async main
     if cancel_is_stop and state.requested and asyncio is not None:
         stop_like = (Stopped, asyncio.CancelledError)
-    if all(isinstance(leaf, stop_like) for leaf in parts):
-        return Outcome("stopped", EXIT_OK, logging.INFO)
-    if isinstance(exc, SystemExit):
-        code = exit_code_of(exc.code)
-        return Outcome("exit", code, logging.INFO) if code == 0 else Outcome("crash", code)
-    if isinstance(exc, KeyboardInterrupt):
-        return Outcome("crash", 128 + signal.SIGINT)
-    level = match(handled, exc) if isinstance(exc, Exception) else None
-    if level is not None:
-        return Outcome("handled", EXIT_OK, level)
-    return Outcome("crash", EXIT_CRASH)
+    outcomes = [_leaf_outcome(leaf, handled, stop_like) for leaf in leaves(exc)]
+    worst = max(outcomes, key=lambda o: (_RANK[o.kind], o.exit_code, o.level))
+    if worst.kind == "unknown":
+        return Outcome("crash", EXIT_CRASH)
+    if worst.kind == "handled":
+        levels = [o.level for o in outcomes if o.kind == "handled"]
+        return Outcome("handled", EXIT_OK, max(levels))
+    return worst
 
 
 def item_of(exc: BaseException) -> str | None:
@@ -135,7 +156,13 @@ def item_of(exc: BaseException) -> str | None:
     return None
 
 
-def report(exc: BaseException, outcome: Outcome, *, thread: str | None = None) -> None:
+def report(
+    exc: BaseException,
+    outcome: Outcome,
+    *,
+    thread: str | None = None,
+    signal_name: str | None = None,
+) -> None:
     """The one line for ``outcome``; the app's handlers get the same event first."""
     if outcome.kind == "stopped":
         return
@@ -156,6 +183,8 @@ def report(exc: BaseException, outcome: Outcome, *, thread: str | None = None) -
         message = f"SystemExit({exc.code!r}){where}: the process exits with {outcome.exit_code}"
     elif isinstance(exc, KeyboardInterrupt):
         message = f"KeyboardInterrupt{where}: the process exits with {outcome.exit_code}"
+    elif isinstance(exc, BaseExceptionGroup) and outcome.exit_code != EXIT_CRASH:
+        message = f"exception group{where}: the process exits with {outcome.exit_code}"
     else:
         message = f"unhandled exception{where}: the process exits so that the platform restarts it"
     lines.emit(
@@ -166,6 +195,7 @@ def report(exc: BaseException, outcome: Outcome, *, thread: str | None = None) -
         force=True,
         exit_code=outcome.exit_code,
         item=item_of(exc),
+        signal=signal_name,
     )
 
 
@@ -219,10 +249,10 @@ class RunContext:
         """Report ``exc``; for a crash, flush and hold. Returns the exit code. A second crash
         while the first one is ending is reported, then waits for the end."""
         outcome = classify(exc, self.handled, self.state, cancel_is_stop=cancel_is_stop)
-        if outcome.kind == "stopped":
-            self.state.announce()
+        # A crash after a stop (a long item that failed) still says that the stop was asked.
+        self.state.announce()
         with self.state.quiet():
-            report(exc, outcome, thread=thread)
+            report(exc, outcome, thread=thread, signal_name=self.state.signal_name())
         if not self._ending.acquire(blocking=False):
             if thread is not None:
                 threading.Event().wait()  # the first crash ends the process
@@ -240,9 +270,23 @@ class RunContext:
             threading.Event().wait()  # the crashing thread ends the process
 
     def thread_crashed(self, exc: BaseException, thread: str) -> None:
-        """An exception ended a thread: like one in ``main``, it ends the process."""
+        """An exception ended a thread (or an executor task, an asyncio task): an unknown one ends
+        the process like one in ``main``; a handled one is logged at its level and the process
+        goes on (the thread's work is over; a Future or task still holds the exception)."""
         if isinstance(exc, Stopped | SystemExit):
             return  # a graceful end of the thread, as the interpreter's own hook treats SystemExit
+        outcome = classify(exc, self.handled, self.state)
+        if outcome.kind in ("handled", "stopped", "exit"):
+            if outcome.kind == "handled":
+                with self.state.quiet():
+                    lines.emit(
+                        outcome.level,
+                        f"handled exception in {thread}; the process goes on",
+                        event="handled-in-thread",
+                        exc=exc,
+                        item=item_of(exc),
+                    )
+            return
         self.state.crash_stop()  # from here on, main returning must not end the process with 0
         code = self.finish(exc, thread=thread)
         lines.flush_std()

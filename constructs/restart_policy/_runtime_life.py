@@ -87,17 +87,12 @@ class Lifecycle:
             state.raise_in_main -= 1
 
     def items(self, iterable: Iterable[_T]) -> Iterator[_T]:
-        """The items of ``iterable`` until a stop is asked: the current item always finishes."""
-        state = self._state
-        for value in iterable:
-            if state.requested or state.crashing:
-                self._notice()
-                return
-            _heartbeat.beat()
-            yield value
-            if state.requested or state.crashing:
-                self._notice()
-                return
+        """The items of ``iterable`` until a stop is asked: the current item always finishes.
+
+        The stop is checked before the next item is taken, never after: an item the source has
+        handed over (a message received, perhaps acknowledged) is always yielded."""
+        yield from _until_stopped(self._state, iterable)
+        self._notice()
 
     def _notice(self) -> None:
         if self._state.requested and threading.current_thread() is threading.main_thread():
@@ -164,23 +159,50 @@ class AsyncLifecycle:
 
     def items(self, iterable: Iterable[_T]) -> Iterator[_T]:
         """As ``Lifecycle.items``."""
-        for value in iterable:
-            if self._state.requested or self._state.crashing:
-                return
-            _heartbeat.beat()
-            yield value
-            if self._state.requested or self._state.crashing:
-                return
+        yield from _until_stopped(self._state, iterable)
 
     async def aitems(self, iterable: AsyncIterable[_T]) -> AsyncIterator[_T]:
-        """``life.items`` for an async iterable: ``async for message in life.aitems(queue)``."""
-        async for value in iterable:
-            if self._state.requested or self._state.crashing:
-                return
-            _heartbeat.beat()
-            yield value
-            if self._state.requested or self._state.crashing:
-                return
+        """``life.items`` for an async iterable: ``async for message in life.aitems(queue)``.
+
+        A stop wakes the wait for the next item: that wait is cancelled (the source sees
+        ``CancelledError`` where it awaits) and the loop ends. An item the source handed over
+        before the stop is always yielded."""
+        import asyncio
+
+        state = self._state
+        iterator = aiter(iterable)
+        stop = asyncio.ensure_future(self._event.wait())
+        try:
+            while not (state.requested or state.crashing):
+                step = asyncio.ensure_future(anext(iterator))
+                await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not step.done():
+                    step.cancel()
+                    with suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await step
+                if step.cancelled():
+                    break
+                if step.exception() is not None:
+                    if isinstance(step.exception(), StopAsyncIteration):
+                        return
+                    raise step.exception()  # type: ignore[misc]
+                _heartbeat.beat()
+                yield step.result()
+        finally:
+            stop.cancel()
+        if state.requested:
+            state.announce()
+
+
+def _until_stopped(state: StopState, iterable: Iterable[_T]) -> Iterator[_T]:
+    iterator = iter(iterable)
+    while not (state.requested or state.crashing):
+        try:
+            value = next(iterator)
+        except StopIteration:
+            return
+        _heartbeat.beat()
+        yield value
 
 
 def _crash_on_failure(task: asyncio.Task[Any]) -> None:

@@ -70,6 +70,10 @@ def _cut(text: str, limit: int) -> str:
     return text[:limit] + TRUNCATION_MARKER.format(len(text) - limit)
 
 
+# One piece of a formatted stack trace (a frame, an exception's "Type: message" line) is cut to
+# this: a payload pasted into a message must not push the frames out of the line.
+MAX_CHUNK_CHARS = 4096
+
 # The runtime's own frames (run calling main) open every stack trace and say nothing.
 _OWN_FILES = {os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime.py")}
 
@@ -85,7 +89,9 @@ def exception_fields(exc: BaseException) -> dict[str, str]:
     return {
         "type": f"{kind.__module__}.{kind.__qualname__}",
         "message": _safe_str(exc),
-        "stacktrace": "".join(traceback.format_exception(kind, exc, tb)),
+        "stacktrace": "".join(
+            _cut(chunk, MAX_CHUNK_CHARS) for chunk in traceback.format_exception(kind, exc, tb)
+        ),
     }
 
 
@@ -120,42 +126,123 @@ def build_entry(
     return entry
 
 
-def encode(entry: dict[str, Any], limit: int = MAX_LINE_BYTES) -> str:
-    """One JSON line of at most ``limit`` UTF-8 bytes: the longest strings are cut, with a
-    marker, until it fits, and ``"truncated": true`` says so."""
-    line = json.dumps(entry, ensure_ascii=False, default=repr)
-    size = len(line.encode("utf-8", "surrogatepass"))
-    while size > limit:
-        entry["truncated"] = True
-        path, text = _longest_string(entry)
-        if path is None or len(text) < 64:
-            return json.dumps(
-                {key: entry[key] for key in ("time", "level", "event", "exit_code") if key in entry}
-                | {"message": "line too large to log", "truncated": True}
-            )
-        # Characters can take up to 6 bytes once escaped; cutting by the byte excess (plus the
-        # marker) converges in a few rounds.
-        keep = max(0, len(text) - (size - limit) - 64)
-        _set(entry, path, text[:keep] + TRUNCATION_MARKER.format(len(text) - keep))
-        line = json.dumps(entry, ensure_ascii=False, default=repr)
-        size = len(line.encode("utf-8", "surrogatepass"))
-    return line
+def _escaped_size(char: str) -> int:
+    """Bytes ``char`` takes in a line: JSON-escaped, then UTF-8 with ``backslashreplace``."""
+    code = ord(char)
+    if char in '"\\\b\f\n\r\t':
+        return 2
+    if code < 0x20:
+        return 6  # \u00XX
+    if code < 0x80:
+        return 1
+    if code < 0x800:
+        return 2
+    if 0xD800 <= code <= 0xDFFF:
+        return 6  # a lone surrogate: backslashreplace writes \udcff
+    return 3 if code < 0x10000 else 4
 
 
-def _longest_string(entry: dict[str, Any]) -> tuple[tuple[str, ...] | None, str]:
-    best: tuple[tuple[str, ...] | None, str] = (None, "")
+def line_size(line: str) -> int:
+    """The bytes ``write_line`` writes for ``line`` (without the newline)."""
+    return len(line.encode("utf-8", "backslashreplace"))
+
+
+def _prefix_within(text: str, budget: int) -> int:
+    """How many leading characters of ``text`` fit in ``budget`` escaped bytes."""
+    used = 0
+    for index, char in enumerate(text):
+        used += _escaped_size(char)
+        if used > budget:
+            return index
+    return len(text)
+
+
+def _cut_to_bytes(text: str, budget: int, *, keep_tail: bool) -> str:
+    """``text`` cut on a character boundary to at most ``budget`` escaped bytes, marker included:
+    the head, or the head and the tail (a stack trace's last frames and its exception line)."""
+    marker_room = len(TRUNCATION_MARKER.format(len(text)))
+    room = max(0, budget - marker_room)
+    if not keep_tail:
+        keep = _prefix_within(text, room)
+        return text[:keep] + TRUNCATION_MARKER.format(len(text) - keep)
+    head = _prefix_within(text, room // 2)
+    tail = _prefix_within(text[::-1], room - room // 2)
+    tail_text = text[len(text) - tail :] if tail else ""
+    dropped = len(text) - head - tail
+    return text[:head] + TRUNCATION_MARKER.format(dropped) + tail_text
+
+
+# Cut first: the messages (a payload pasted into an exception), then the item, then whatever else
+# is long; the stack trace last, keeping its head and its tail, because its frames are what a
+# crash line is for.
+_CUT_ORDER: tuple[tuple[str, ...], ...] = (
+    ("exception", "message"),
+    ("message",),
+    ("item",),
+)
+_STACKTRACE = ("exception", "stacktrace")
+_ESSENTIAL = ("time", "level", "event", "exit_code", "signal", "process", "pid")
+
+
+def _strings(entry: dict[str, Any]) -> list[tuple[str, ...]]:
+    paths: list[tuple[str, ...]] = []
     for key, value in entry.items():
         if isinstance(value, dict):
-            for inner, text in value.items():
-                if isinstance(text, str) and len(text) > len(best[1]):
-                    best = ((key, inner), text)
-        elif isinstance(value, str) and len(value) > len(best[1]):
-            best = ((key,), value)
-        elif not isinstance(value, (str, int, float, bool, type(None))):
-            text = repr(value)
-            if len(text) > len(best[1]):
-                best = ((key,), text)
-    return best
+            paths.extend((key, inner) for inner, text in value.items() if isinstance(text, str))
+        elif isinstance(value, str):
+            paths.append((key,))
+    return paths
+
+
+def _get(entry: dict[str, Any], path: tuple[str, ...]) -> str:
+    value = entry[path[0]] if len(path) == 1 else entry[path[0]][path[1]]
+    return value if isinstance(value, str) else ""
+
+
+def _plain(value: object) -> object:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(key): _plain(inner) for key, inner in value.items()}
+    return default_describe(value)
+
+
+def encode(entry: dict[str, Any], limit: int = MAX_LINE_BYTES) -> str:
+    """One JSON line of at most ``limit`` bytes as written (UTF-8, lone surrogates escaped).
+
+    Too long: the messages are cut first, then other long strings, then the stack trace (head
+    and tail kept), each on a character boundary and measured in escaped bytes; ``"truncated":
+    true`` says so."""
+    entry = {key: _plain(value) for key, value in entry.items()}
+    line = json.dumps(entry, ensure_ascii=False)
+    size = line_size(line)
+    if size <= limit:
+        return line
+    entry["truncated"] = True
+    size = line_size(json.dumps(entry, ensure_ascii=False))
+    others = [p for p in _strings(entry) if p not in _CUT_ORDER and p != _STACKTRACE]
+    others.sort(key=lambda p: -len(_get(entry, p)))
+    order = [p for p in _CUT_ORDER if p in _strings(entry)] + others
+    if _STACKTRACE in _strings(entry):
+        order.append(_STACKTRACE)
+    for path in order:
+        if size <= limit:
+            break
+        if path[0] in _ESSENTIAL:
+            continue
+        text = _get(entry, path)
+        cost = sum(_escaped_size(char) for char in text)
+        budget = max(0, cost - (size - limit))
+        if budget >= cost:
+            continue
+        _set(entry, path, _cut_to_bytes(text, budget, keep_tail=path == _STACKTRACE))
+        size = line_size(json.dumps(entry, ensure_ascii=False))
+    if size <= limit:
+        return json.dumps(entry, ensure_ascii=False)
+    return json.dumps(
+        {key: entry[key] for key in _ESSENTIAL if key in entry}
+        | {"message": "line too large to log", "truncated": True}
+    )
 
 
 def _set(entry: dict[str, Any], path: tuple[str, ...], text: str) -> None:
@@ -181,10 +268,10 @@ def write_line(line: str) -> None:
             stream.write(line + "\n")
             stream.flush()
     except (OSError, ValueError):
-        _write_fd(2, data)
+        write_fd(2, data)
 
 
-def _write_fd(fd: int, data: bytes) -> None:
+def write_fd(fd: int, data: bytes) -> None:
     try:
         while data:
             written = os.write(fd, data)
@@ -233,6 +320,8 @@ def to_app_handlers(
     current: logging.Logger | None = logger
     while current is not None:
         for handler in current.handlers:
+            if isinstance(handler.formatter, JsonFormatter):
+                continue  # it would write a second copy of the line the runtime writes
             if record.levelno >= handler.level:
                 # the app's handler must not turn a report into a new crash
                 with contextlib.suppress(Exception):
@@ -260,14 +349,38 @@ def emit(
     write_line(encode(build_entry(level, message, event=event, exc=exc, **fields)))
 
 
+# The events the runtime writes itself: an app record claiming one (``extra={"event": "crash"}``)
+# must not be counted by a metric filter as the runtime's.
+RUNTIME_EVENTS = frozenset(
+    {
+        "crash",
+        "handled-exit",
+        "handled-in-thread",
+        "item-handled",
+        "stop-requested",
+        "stopped",
+        "stop-forced",
+        "threads-abandoned",
+    }
+)
+
+
 class JsonFormatter(logging.Formatter):
-    """A ``logging`` formatter for the app's own records, in the runtime's line format."""
+    """A ``logging`` formatter for the app's own records, in the runtime's line format.
+
+    A handler using it does not receive the runtime's own events (the runtime writes those lines
+    itself, in this format: a second copy would be counted twice). The ``item``, ``signal`` and
+    ``exit_code`` extras are written (``item`` as a bounded ``repr`` unless it is a string, then
+    cut); an ``event`` extra naming one of the runtime's events is written as ``app_event``."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one bounded JSON line."""
-        entry = build_entry(
-            record.levelno, record.getMessage(), event=getattr(record, "event", "log")
-        )
+        event = getattr(record, "event", None)
+        entry = build_entry(record.levelno, record.getMessage(), event="log")
+        if isinstance(event, str) and event not in RUNTIME_EVENTS:
+            entry["event"] = event
+        elif event is not None:
+            entry["app_event"] = default_describe(event) if not isinstance(event, str) else event
         entry["time"] = _dt.datetime.fromtimestamp(record.created, _dt.UTC).isoformat(
             timespec="milliseconds"
         )
@@ -275,7 +388,12 @@ class JsonFormatter(logging.Formatter):
         entry["thread"] = record.threadName
         if record.exc_info and record.exc_info[1] is not None:
             entry["exception"] = exception_fields(record.exc_info[1])
-        for key in ("item", "signal", "exit_code"):
+        if hasattr(record, "item"):
+            value = record.item
+            entry["item"] = (
+                _cut(value, MAX_ITEM_CHARS) if isinstance(value, str) else (default_describe(value))
+            )
+        for key in ("signal", "exit_code"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         return encode(entry)

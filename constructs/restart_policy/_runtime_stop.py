@@ -167,20 +167,35 @@ class StopState:
 
     def _force_exit(self, number: int) -> None:
         code = 128 + number
-
-        def report() -> None:
-            lines.flush_std()
-            lines.write_line(
-                lines.encode(
-                    lines.build_entry(
-                        30,
-                        "second stop signal: exiting now",
-                        event="stop-forced",
-                        signal=signal.Signals(number).name,
-                        exit_code=code,
-                    )
+        entries = []
+        if not self.announced and self._announce_lock.acquire(False):
+            # The main thread was busy (a long item) and never logged the stop: say it now.
+            self.announced = True
+            entries.append(
+                lines.build_entry(
+                    20,
+                    "stop requested: finishing the current item",
+                    event="stop-requested",
+                    signal=self.signal_name(),
                 )
             )
+        entries.append(
+            lines.build_entry(
+                30,
+                "second stop signal: exiting now",
+                event="stop-forced",
+                signal=signal.Signals(number).name,
+                exit_code=code,
+            )
+        )
+        data = "".join(lines.encode(entry) + "\n" for entry in entries).encode(
+            "utf-8", "backslashreplace"
+        )
+
+        def report() -> None:
+            # stderr first, straight to the descriptor: a stdout blocked on a full pipe (or a
+            # stderr buffer held by the main thread) must not cost the line.
+            lines.write_fd(2, data)
             lines.flush_std()
 
         flusher = threading.Thread(target=report, daemon=True)
@@ -231,7 +246,7 @@ class StopState:
             if self.announced:
                 return
             self.announced = True
-            name = signal.Signals(self.signal_number).name if self.signal_number else None
+            name = self.signal_name()
             with self.quiet():
                 lines.emit(
                     20,
@@ -241,6 +256,12 @@ class StopState:
                 )
         finally:
             self._announce_lock.release()
+
+    def signal_name(self) -> str | None:
+        """The name of the signal that asked for the stop, if one was asked by a signal."""
+        if not self.requested or self.signal_number is None:
+            return None
+        return signal.Signals(self.signal_number).name
 
     def quiet(self) -> _Masked:
         return _Masked(self)
@@ -266,6 +287,10 @@ class _Masked:
         self._outer = False
 
     def __enter__(self) -> None:
+        # The handler raises in the main thread only: another thread's line needs no mask, and
+        # must never receive the main thread's pending Stopped.
+        if threading.current_thread() is not threading.main_thread():
+            return
         self._outer = not self._state.masked
         self._state.masked = True
 

@@ -63,6 +63,12 @@ Handled = Mapping[type[BaseException], "int | str"]
 Describe = Callable[[Any], object]
 
 _UNSTOPPABLE = {signal.SIGKILL, signal.SIGSTOP}
+# Signals whose default is to be ignored: the kernel sends them for events, not to stop.
+_NOT_STOPS = {
+    signal.Signals[name]
+    for name in ("SIGCHLD", "SIGCONT", "SIGWINCH", "SIGURG")
+    if hasattr(signal, name)
+}
 
 
 def _is_async(function: object) -> bool:
@@ -92,6 +98,9 @@ def _check_describe(describe: object) -> Describe | None:
 def _check_main(main: object) -> tuple[bool, bool]:
     """(is async, takes the lifecycle); TypeError for anything ``run`` cannot run."""
     if inspect.iscoroutine(main) or inspect.isawaitable(main):
+        close = getattr(main, "close", None)
+        if callable(close):
+            close()  # else Python prints a raw "coroutine was never awaited" warning at exit
         raise TypeError(
             "main is a coroutine object: pass the function itself, run(main), not run(main())"
         )
@@ -132,6 +141,16 @@ def _check_signals(stop_signals: Iterable[int]) -> list[signal.Signals]:
     for number in signals:
         if number in _UNSTOPPABLE:
             raise ValueError(f"{number.name} cannot be caught: it cannot ask for a graceful stop")
+        if number in _NOT_STOPS:
+            raise ValueError(
+                f"{number.name} is sent by the system for other reasons (a child ended, a window "
+                "resized, ...): it cannot mean a stop; use SIGTERM, SIGINT, SIGQUIT or SIGUSR1"
+            )
+    duplicates = sorted({s.name for s in signals if signals.count(s) > 1})
+    if duplicates:
+        raise ValueError(
+            f"stop_signals lists {', '.join(duplicates)} more than once: give each signal once"
+        )
     return signals
 
 
@@ -241,11 +260,38 @@ def run(
                 _stopped(state)
         if code != EXIT_OK:
             _runtime_exit.end(code, hard=False)
+        _end_despite_threads(state)
     finally:
         _runtime_exit.CURRENT.remove(context)
         _Run.describe, _Run.state = previous_run
         threading.excepthook = previous_hook
         state.uninstall()
+
+
+def _end_despite_threads(state: StopState) -> None:
+    """``main`` ended cleanly: the process ends now, even while non-daemon threads run.
+
+    The interpreter would wait for them for ever (a queue consumer never returns), after ``run``
+    had given the stop signals back to their defaults: a second signal would then kill without a
+    line. The bound of a stop is the platform's stop timeout (supervisor's ``stopwaitsecs``, ECS's
+    ``stopTimeout``), so ``main`` is where workers are joined; those still alive are named, then
+    stdout and stderr are flushed and the process exits 0."""
+    names = sorted(
+        t.name
+        for t in threading.enumerate()
+        if t.is_alive() and not t.daemon and t is not threading.main_thread()
+    )
+    if not names:
+        return
+    with state.quiet():
+        _runtime_lines.emit(
+            30,
+            "main ended while non-daemon threads still run; exiting without waiting for them",
+            event="threads-abandoned",
+            threads=", ".join(names),
+            exit_code=EXIT_OK,
+        )
+    _runtime_exit.end(EXIT_OK, hard=True)
 
 
 def _stopped(state: StopState) -> None:
