@@ -240,3 +240,56 @@ def test_the_child_does_not_hold_a_second_time(tmp_path: Path) -> None:
     code = "import os, sys; sys.exit(0 if 'RESTART_POLICY_HOLD' not in os.environ else 5)"
     returncode, _, _ = run(*python(code), RESTART_POLICY_HOLD='{"start_window": 1}')
     assert returncode == 0
+
+
+def test_a_child_that_never_beats_is_kept_alive_for_the_health_check(tmp_path: Path) -> None:
+    heartbeat = tmp_path / "heartbeat"
+    ready = tmp_path / "ready"
+    process = wrapper(
+        *python(f"import pathlib, time; pathlib.Path({str(ready)!r}).touch(); time.sleep(60)"),
+        RESTART_POLICY_HEARTBEAT=str(heartbeat),
+    )
+    try:
+        wait_for(ready)
+        wait_for(heartbeat)  # the wrapper beats at once for a child that never will
+        exit_code, message = hold_health_check(heartbeat)
+        assert exit_code == 0, message
+    finally:
+        process.terminate()
+        process.communicate(timeout=TIMEOUT)
+
+
+def hold_health_check(heartbeat: Path) -> tuple[int, str]:
+    from restart_policy import health
+
+    return health.check(str(heartbeat), 300)
+
+
+def test_the_wrapper_stops_beating_once_the_child_beats_itself(tmp_path: Path) -> None:
+    target = tmp_path / "heartbeat"
+    beats = hold._ChildBeat(str(target))
+    beats.tick()
+    assert target.exists()
+    os.utime(target, ns=(1_000_000_000, 1_000_000_000))  # someone else (the child) touched it
+    beats.tick()
+    assert beats.child_beats
+    os.utime(target, ns=(5_000_000_000, 5_000_000_000))
+    beats.tick()  # a hung runtime child must stay hung for the health check
+    assert target.stat().st_mtime_ns == 5_000_000_000
+
+
+def test_the_wrapper_keeps_beating_while_only_it_beats(tmp_path: Path) -> None:
+    target = tmp_path / "heartbeat"
+    beats = hold._ChildBeat(str(target))
+    beats.tick()
+    first = target.stat().st_mtime_ns
+    time.sleep(0.01)
+    beats.tick()
+    assert not beats.child_beats
+    assert target.stat().st_mtime_ns >= first
+
+
+def test_without_a_heartbeat_file_the_wrapper_beats_nothing(tmp_path: Path) -> None:
+    beats = hold._ChildBeat(None)
+    beats.tick()
+    assert list(tmp_path.iterdir()) == []

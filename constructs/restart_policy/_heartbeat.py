@@ -37,6 +37,11 @@ def beat(*, force: bool = False) -> None:
     if not force and now - _last_beat < MIN_INTERVAL_SECONDS:
         return
     _last_beat = now
+    touch(target)
+
+
+def touch(target: str) -> None:
+    """Create or refresh ``target``; never raises (see ``beat``)."""
     try:
         with open(target, "a", encoding="utf-8"):
             pass

@@ -13,6 +13,11 @@ says ``"event": "stopped"``, so the crash metric does not count a deployment's s
 since the platform is stopping the container anyway. The child does not see ``RESTART_POLICY_HOLD``:
 the wrapper holds, once. Standard library only.
 
+While the child runs, the wrapper keeps ``RESTART_POLICY_HEARTBEAT`` fresh (every 10 s) until
+the child touches it itself: a shell script or a non-Python daemon counts as alive for the
+container health check, while a ``restart_policy.runtime`` child, which beats on progress, is
+still judged by its own progress.
+
 Exit codes, like a shell's: the child's own; 2 for a usage error; 126 when CMD is not executable;
 127 when it is not found.
 """
@@ -25,10 +30,12 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
 
+from restart_policy import _heartbeat
 from restart_policy._hold_core import HOLD_ENV_VAR, emit, hold_after_crash
 
 __all__ = ["EXIT_NOT_EXECUTABLE", "EXIT_NOT_FOUND", "EXIT_USAGE", "main"]
@@ -69,6 +76,44 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"SIG{number}"
+
+
+# Far below any sensible health-check age (WorkerService's default is 300 s).
+CHILD_BEAT_SECONDS = 10.0
+
+
+class _ChildBeat:
+    """Keeps the heartbeat fresh while the child runs, until the child shows it beats itself.
+
+    A child that is not ``restart_policy.runtime`` (a shell script, a non-Python daemon) never
+    touches ``RESTART_POLICY_HEARTBEAT``, and a container health check that reads it would have
+    ECS replace a healthy task; for such a child the heartbeat says "alive". Once the file is
+    touched by someone else (a runtime child beating on progress), the wrapper stops, so that a
+    hung runtime child is still seen as hung.
+    """
+
+    def __init__(self, target: str | None) -> None:
+        self.target = target
+        self.child_beats = False
+        self._own_mtime: int | None = None
+
+    def _mtime(self) -> int | None:
+        assert self.target is not None
+        try:
+            return os.stat(self.target).st_mtime_ns
+        except OSError:
+            return None
+
+    def tick(self) -> None:
+        """One beat for the child, unless the child beats by itself; never raises."""
+        if self.target is None or self.child_beats:
+            return
+        current = self._mtime()
+        if self._own_mtime is not None and current is not None and current != self._own_mtime:
+            self.child_beats = True
+            return
+        _heartbeat.touch(self.target)
+        self._own_mtime = self._mtime()
 
 
 class _Wrapper:
@@ -118,7 +163,16 @@ class _Wrapper:
         child_started = time.monotonic()
         if self.stop_signal is not None:  # asked to stop while the child was being started
             self.on_signal(self.stop_signal, None)
-        returncode = self.child.wait()
+        child_exited = threading.Event()
+        beats = _ChildBeat(_heartbeat.path())
+        beater = threading.Thread(
+            target=self._beat_while_alive, args=(beats, child_exited), daemon=True
+        )
+        beater.start()
+        try:
+            returncode = self.child.wait()
+        finally:
+            child_exited.set()
         uptime = time.monotonic() - child_started
         if returncode == 0:
             return 0
@@ -143,6 +197,13 @@ class _Wrapper:
         emit("ERROR", f"the command {how} after {uptime:.1f} s", **fields)
         self._hold(exit_code, started)
         return exit_code
+
+    @staticmethod
+    def _beat_while_alive(beats: _ChildBeat, child_exited: threading.Event) -> None:
+        while True:
+            beats.tick()
+            if child_exited.wait(CHILD_BEAT_SECONDS):
+                return
 
     def _not_started(self, code: int, reason: str, started: float) -> int:
         # The shell's message first, for people; then the crash line, for the metric filter.
