@@ -202,3 +202,14 @@ def test_log_reader_group_is_configurable() -> None:
 def test_bad_log_reader_group_is_refused(group: object) -> None:
     with pytest.raises(PolicyError, match=r"log_reader_group=.*is not a Linux group name"):
         synth(programs=[RECON], log_reader_group=group)
+
+
+def test_the_hosts_copy_of_the_agent_is_the_same_program() -> None:
+    """Docstrings and type hints cut, one space per indentation level: the same syntax tree."""
+    import ast
+
+    from restart_policy._backoff_listener import agent_for_hosts, stripped_agent
+
+    host_copy = agent_for_hosts()
+    assert ast.dump(ast.parse(host_copy)) == ast.dump(stripped_agent())
+    assert len(host_copy) < len(ast.unparse(stripped_agent()))  # the indentation is cut

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import posixpath
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,6 +55,20 @@ def settings_json(programs: Sequence[Program], policy: RestartPolicy) -> str:
 def agent_for_hosts() -> str:
     """The agent's source without docstrings and type hints (a third of its size): the same
     program, smaller in user data."""
+    source = ast.unparse(stripped_agent())
+    # One space per level instead of four: about 300 bytes less of the user data, after gzip
+    # and base64. Safe only while no string spans lines (ast.unparse writes them on one line).
+    if '"""' not in source and "'''" not in source:
+        source = _INDENT.sub(lambda match: " " * (len(match.group(0)) // 4), source)
+    return (
+        "# cdk-restart-policy back-off agent (restart_policy/backoff_agent.py, docstrings cut)\n"
+        + source
+        + "\n"
+    )
+
+
+def stripped_agent() -> ast.Module:
+    """The agent's syntax tree without docstrings and type hints."""
     tree = ast.parse(AGENT_SOURCE.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
@@ -72,11 +87,10 @@ def agent_for_hosts() -> str:
             for star in (arguments.vararg, arguments.kwarg):
                 if star is not None:
                     star.annotation = None
-    return (
-        "# cdk-restart-policy back-off agent (restart_policy/backoff_agent.py, docstrings cut)\n"
-        + ast.unparse(tree)
-        + "\n"
-    )
+    return tree
+
+
+_INDENT = re.compile(r"^(?:    )+", re.MULTILINE)
 
 
 def render_listener(
