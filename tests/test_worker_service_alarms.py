@@ -64,16 +64,17 @@ def test_crash_lines_become_a_metric(default: Any) -> None:
     ]
 
 
-def test_crash_loop_alarm_counts_start_retries_crashes_in_fifteen_minutes(default: Any) -> None:
+def test_crash_loop_alarm_counts_minutes_with_a_crash(default: Any) -> None:
     default[1].has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
             "Namespace": "RestartPolicy/Crashes",
             "MetricName": "Test/Worker",
             "Statistic": "Sum",
-            "Period": 900,
-            "EvaluationPeriods": 1,
-            "Threshold": 5,
+            "Period": 60,
+            "EvaluationPeriods": 50,
+            "DatapointsToAlarm": 5,
+            "Threshold": 1,
             "ComparisonOperator": "GreaterThanOrEqualToThreshold",
             "TreatMissingData": "notBreaching",
         },
@@ -181,15 +182,20 @@ def test_exposes_the_alarms(default: Any) -> None:
 
 
 def test_threshold_and_window_overrides() -> None:
-    _, template = build(crash_alarm_threshold=2, crash_alarm_window=Duration.minutes(5))
-    template.has_resource_properties("AWS::CloudWatch::Alarm", {"Period": 300, "Threshold": 2})
+    _, template = build(crash_alarm_threshold=2, crash_alarm_window=Duration.minutes(30))
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"Period": 60, "EvaluationPeriods": 30, "DatapointsToAlarm": 2, "Threshold": 1},
+    )
 
 
 def test_threshold_follows_start_retries() -> None:
     from restart_policy import RestartPolicy
 
     _, template = build(restart_policy=RestartPolicy(start_retries=3))
-    template.has_resource_properties("AWS::CloudWatch::Alarm", {"Threshold": 3})
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm", {"DatapointsToAlarm": 3, "EvaluationPeriods": 30}
+    )
 
 
 def test_alarms_off() -> None:

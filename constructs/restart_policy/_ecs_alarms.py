@@ -4,12 +4,20 @@ Every crash, in place or not, writes one JSON line with ``"event": "crash"`` (th
 the hold wrapper do). A CloudWatch Logs metric filter on the service's log group turns those
 lines into a metric, and one alarm watches it: two plain resources per service, no EventBridge
 rule, no Lambda, nothing shared that could reach a per-account limit.
+
+The alarm counts minutes with a crash, not crashes: a 1-minute period breaches when at least one
+crash line arrived in it, and the alarm fires when ``start_retries`` of the last N minutes breach
+(CloudWatch's "M out of N"). N is long enough that a task looping at the back-off maximum keeps
+M breaching minutes in every window, so the alarm stays in ALARM while the loop lasts; ten tasks
+crashing in the same minute make one breaching minute, not a crash loop.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aws_cdk import Duration, Names, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -18,6 +26,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ._alarm_actions import notify
+from ._hold_core import window_floor
 from ._worker_stack import stack_facts
 
 NAMESPACE = "RestartPolicy/Crashes"
@@ -26,6 +35,52 @@ HOLD_QUERY = (
     'fields @timestamp | filter event = "hold" '
     "| stats count(*) as restarts_in_place, max(seconds) as longest_hold_s by bin(5m)"
 )
+
+
+ALARM_PERIOD_SECONDS = 60
+# PutMetricAlarm: EvaluationPeriods x Period may not exceed one day.
+EVALUATION_RANGE_MAX_SECONDS = 86400
+# Between the hold's exit and the next life's first line: the agent's in-place restart and the
+# image's start. ECS documents no figure; a minute is far above what the ECS harness measures.
+RESTART_SLACK_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class CrashAlarmShape:
+    """An M-of-N alarm on 1-minute periods: ``datapoints`` of the last ``periods`` minutes."""
+
+    datapoints: int
+    periods: int
+    longest_gap_seconds: float
+
+    @property
+    def range_seconds(self) -> int:
+        return self.periods * ALARM_PERIOD_SECONDS
+
+
+def longest_crash_gap(*, start_window: float, backoff_max: float, jitter: float) -> float:
+    """The longest time between two crashes of one task in a crash loop at the back-off maximum.
+
+    The crash hold makes each failed life last its jittered target (``_hold_core.hold_target``
+    on ``max(start_window, backoff_max)``); the next life may then run up to the start window
+    before it crashes (a longer one counts as started), plus the restart itself."""
+    base = max(start_window, backoff_max)
+    longest_target = max(window_floor(start_window), base * (1.0 - jitter)) + 2.0 * jitter * base
+    return longest_target + start_window + RESTART_SLACK_SECONDS
+
+
+def crash_alarm_shape(*, threshold: int, longest_gap_seconds: float) -> CrashAlarmShape:
+    """The least N for which any N whole minutes of a loop whose crashes are at most
+    ``longest_gap_seconds`` apart hold ``threshold`` minutes with a crash.
+
+    Two crashes may share a minute (a short hold after a long life), so count minutes: after
+    the last crash of minute b the next comes before 60 x (b + 1) + gap, so in minute
+    b + floor(gap / 60) + 1 at the latest. Any D = floor(gap / 60) + 1 minutes in a row therefore
+    hold a crash, and N = threshold x D minutes hold ``threshold`` of them."""
+    spacing = math.floor(longest_gap_seconds / ALARM_PERIOD_SECONDS) + 1
+    return CrashAlarmShape(
+        datapoints=threshold, periods=threshold * spacing, longest_gap_seconds=longest_gap_seconds
+    )
 
 
 def crash_metric_name(worker: Construct) -> str:
@@ -43,10 +98,10 @@ def crash_alarm(
     *,
     log_group: logs.ILogGroup,
     metric_name: str,
-    threshold: int,
-    window_seconds: int,
+    shape: CrashAlarmShape,
 ) -> tuple[cloudwatch.Metric, cloudwatch.Alarm]:
-    """The metric filter and the crash-loop alarm: ``threshold`` crashes within the window."""
+    """The metric filter and the crash-loop alarm: ``shape.datapoints`` minutes with a crash
+    among the last ``shape.periods`` minutes."""
     logs.MetricFilter(
         scope,
         "CrashFilter",
@@ -60,19 +115,21 @@ def crash_alarm(
         namespace=NAMESPACE,
         metric_name=metric_name,
         statistic="Sum",
-        period=Duration.seconds(window_seconds),
+        period=Duration.seconds(ALARM_PERIOD_SECONDS),
     )
     alarm = metric.create_alarm(
         scope,
         "CrashLoopAlarm",
-        threshold=threshold,
-        evaluation_periods=1,
+        threshold=1,
+        datapoints_to_alarm=shape.datapoints,
+        evaluation_periods=shape.periods,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         alarm_description=(
-            f"At least {threshold} crashes (JSON lines with event=crash in the service's log "
-            f"group) within {window_seconds // 60} minutes: a crash loop, in place or not. It is "
-            "also the service's deployment alarm: a release that crashes like this rolls back."
+            f"Crashes (JSON lines with event=crash in the service's log group) in at least "
+            f"{shape.datapoints} of the last {shape.periods} minutes: a crash loop, in place or "
+            "not, which keeps this alarm in ALARM while it lasts. It is also the service's "
+            "deployment alarm: a release that crashes like this rolls back."
         ),
     )
     return metric, alarm

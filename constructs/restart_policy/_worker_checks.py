@@ -6,10 +6,18 @@ from collections.abc import Sequence
 
 from aws_cdk import aws_ecs as ecs
 
-from ._ecs_limits import FARGATE_SIZES, MAX_IGNORED_EXIT_CODES
+from ._ecs_alarms import (
+    ALARM_PERIOD_SECONDS,
+    EVALUATION_RANGE_MAX_SECONDS,
+    CrashAlarmShape,
+    crash_alarm_shape,
+    longest_crash_gap,
+)
+from ._ecs_limits import FARGATE_SIZES, MAX_IGNORED_EXIT_CODES, RESTART_PERIOD_MAX
 from ._errors import Problems
 from ._units import UnitError, describe_seconds, is_unresolved, to_bytes, to_seconds
-from ._worker_task import DEFAULT_HEARTBEAT_MAX_AGE_SECONDS, same_object
+from ._worker_task import DEFAULT_HEARTBEAT_MAX_AGE_SECONDS, HOLD_JITTER, same_object
+from .policy import RestartPolicy
 from .worker_capacity import WorkerCapacity
 from .worker_scaling import WorkerScaling
 
@@ -74,20 +82,87 @@ def check_exit_codes(problems: Problems, codes: Sequence[object]) -> None:
         )
 
 
-def check_alarm_window(problems: Problems, window: object) -> int:
+def check_crash_alarm(
+    problems: Problems, policy: RestartPolicy, threshold: object, window: object
+) -> CrashAlarmShape | None:
+    """The crash alarm's M of N: N from the policy's slowest crash loop, or from
+    ``crash_alarm_window`` when it is long enough to keep that loop in ALARM."""
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
+        return None  # check_count reports it
+    start_window = policy.start_window_seconds
+    if is_unresolved(start_window):
+        start_window = RESTART_PERIOD_MAX  # ECS accepts no longer restart attempt period
+    if is_unresolved(policy.backoff_max_seconds):
+        if window is None:
+            problems.add(
+                "crash_alarm_window",
+                None,
+                "cannot be derived from a restart policy whose backoff_max is a token",
+                "give crash_alarm_window=Duration.minutes(...), at least start_retries x "
+                "(backoff_max x 1.2 + start_window + 60 s) + start_retries minutes",
+            )
+            return None
+        backoff_max = float(RESTART_PERIOD_MAX)  # only names a length in the messages below
+    else:
+        backoff_max = float(policy.backoff_max_seconds)
+    gap = longest_crash_gap(
+        start_window=float(start_window),
+        backoff_max=backoff_max,
+        jitter=HOLD_JITTER if policy.backoff else 0.0,
+    )
+    needed = crash_alarm_shape(threshold=threshold, longest_gap_seconds=gap)
+    if window is None:
+        if needed.range_seconds > EVALUATION_RANGE_MAX_SECONDS:
+            problems.add(
+                "crash_alarm_threshold",
+                threshold,
+                f"crash-loop crashes up to {describe_seconds(gap)} apart need "
+                f"{needed.periods} minutes of evaluation, above CloudWatch's one day",
+                "give a smaller crash_alarm_threshold or backoff_max, or crash_loop_alarms=False",
+            )
+            return None
+        return needed
     try:
         seconds = to_seconds(window)
     except UnitError as exc:
         problems.add("crash_alarm_window", window, exc.reason, exc.fix)
-        return 0
-    if seconds < 60 or seconds % 60 or seconds > 86400:
+        return None
+    if is_unresolved(seconds):
         problems.add(
             "crash_alarm_window",
-            f"{seconds:g} seconds",
-            "is not a whole number of minutes from 1 minute to 1 day (a CloudWatch period)",
-            "give e.g. Duration.minutes(15)",
+            "a deploy-time token",
+            "sets the alarm's number of evaluation periods, which CDK must know at synth",
+            f"give e.g. Duration.minutes({needed.periods})",
         )
-    return int(seconds)
+        return None
+    if (
+        seconds < threshold * ALARM_PERIOD_SECONDS
+        or seconds % ALARM_PERIOD_SECONDS
+        or seconds > EVALUATION_RANGE_MAX_SECONDS
+    ):
+        problems.add(
+            "crash_alarm_window",
+            describe_seconds(seconds),
+            "is not a whole number of minutes from 1 minute to 1 day (CloudWatch's evaluation "
+            "range)",
+            f"give e.g. Duration.minutes({needed.periods})",
+        )
+        return None
+    if seconds < needed.range_seconds and not is_unresolved(policy.backoff_max_seconds):
+        problems.add(
+            "crash_alarm_window",
+            describe_seconds(seconds),
+            f"is shorter than {threshold} crashes of a loop at the back-off maximum (up to "
+            f"{describe_seconds(gap)} apart), so the alarm would return to OK while the loop "
+            "goes on",
+            f"give at least Duration.minutes({needed.periods}), or leave it unset",
+        )
+        return None
+    return CrashAlarmShape(
+        datapoints=threshold,
+        periods=int(seconds) // ALARM_PERIOD_SECONDS,
+        longest_gap_seconds=gap,
+    )
 
 
 def check_buffer(problems: Problems, size: object) -> None:

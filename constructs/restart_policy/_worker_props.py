@@ -16,6 +16,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from . import _worker_checks as checks
+from ._ecs_alarms import CrashAlarmShape
 from ._ecs_limits import check_policy_for_ecs
 from ._errors import Problems
 from ._policy_props import check_policies
@@ -27,7 +28,6 @@ from .worker_scaling import WorkerScaling
 
 DEFAULT_CPU = 256
 DEFAULT_MEMORY_MIB = 512
-DEFAULT_ALARM_WINDOW_SECONDS = 15 * 60
 DEFAULT_MIN_HEALTHY_PERCENT = 100
 _DEFAULT_POLICY = RestartPolicy()
 _DEFAULT_LOG_POLICY = LogPolicy()
@@ -80,8 +80,7 @@ class Resolved:
     alarms_on: bool
     alarm_actions: Sequence[cloudwatch.IAlarmAction]
     alarm_topic: sns.ITopic | None
-    crash_threshold: int
-    window_seconds: int
+    crash_alarm: CrashAlarmShape | None
     dashboard: bool
 
 
@@ -110,9 +109,6 @@ def resolve(scope: Construct, construct_id: str, props: Mapping[str, Any]) -> Re
     alarms_on = True if p["crash_loop_alarms"] is None else bool(p["crash_loop_alarms"])
     crash_threshold = (
         policy.start_retries if p["crash_alarm_threshold"] is None else p["crash_alarm_threshold"]
-    )
-    window = (
-        DEFAULT_ALARM_WINDOW_SECONDS if p["crash_alarm_window"] is None else p["crash_alarm_window"]
     )
     if p["ignored_exit_codes"] is None:
         ignored = list(policy.exit_codes) if policy.restart == "on-failure" else []
@@ -172,7 +168,11 @@ def resolve(scope: Construct, construct_id: str, props: Mapping[str, Any]) -> Re
             "leave crash_loop_alarms on, or dashboard unset",
         )
     checks.check_count(problems, "crash_alarm_threshold", crash_threshold, minimum=1)
-    window_seconds = checks.check_alarm_window(problems, window)
+    shape = (
+        checks.check_crash_alarm(problems, policy, crash_threshold, p["crash_alarm_window"])
+        if alarms_on
+        else None
+    )
     problems.raise_if_any()
 
     health = p["health_check"]
@@ -218,8 +218,7 @@ def resolve(scope: Construct, construct_id: str, props: Mapping[str, Any]) -> Re
         alarms_on=alarms_on,
         alarm_actions=list(p["alarm_actions"] or []),
         alarm_topic=p["alarm_topic"],
-        crash_threshold=int(crash_threshold),
-        window_seconds=window_seconds,
+        crash_alarm=shape,
         dashboard=bool(p["dashboard"]),
     )
 

@@ -104,8 +104,12 @@ class WorkerService(Construct):
     :param alarm_actions: Actions of the unhealthy alarm (alarm and OK). Default: none (a
         synth-time warning says so).
     :param alarm_topic: An SNS topic to notify, in addition to ``alarm_actions``. Default: none.
-    :param crash_alarm_threshold: Crashes that make a crash loop. Default: ``start_retries``.
-    :param crash_alarm_window: The window they are counted in. Default: 15 minutes.
+    :param crash_alarm_threshold: Minutes with a crash that make a crash loop (M of an M-of-N
+        alarm on 1-minute periods). Default: ``start_retries``.
+    :param crash_alarm_window: The N minutes they are counted in; at least what a loop at the
+        back-off maximum needs to stay in ALARM (else a ``PolicyError``). Default: that least,
+        ``threshold x (floor((backoff_max x 1.2 + start_window + 60 s) / 60 s) + 1)`` minutes:
+        50 minutes for the defaults.
     :param dashboard: Add a row for this worker to its cluster's CloudWatch dashboard (one per
         cluster and stack). Default: false.
     """
@@ -174,13 +178,12 @@ class WorkerService(Construct):
             else r.log_group
         )
         crash_metric = crash_alarm = None
-        if r.alarms_on:
+        if r.crash_alarm is not None:
             crash_metric, crash_alarm = _ecs_alarms.crash_alarm(
                 self,
                 log_group=self._log_group,
                 metric_name=_ecs_alarms.crash_metric_name(self),
-                threshold=r.crash_threshold,
-                window_seconds=r.window_seconds,
+                shape=r.crash_alarm,
             )
         self._task_definition, self._container = build_task(
             self, task_spec(self, r, self._log_group)
