@@ -75,7 +75,10 @@ def _cut(text: str, limit: int) -> str:
 MAX_CHUNK_CHARS = 4096
 
 # The runtime's own frames (run calling main) open every stack trace and say nothing.
-_OWN_FILES = {os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime.py")}
+_OWN_FILES = {
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    for name in ("runtime.py", "_runtime_threads.py")
+}
 
 
 def exception_fields(exc: BaseException) -> dict[str, str]:
@@ -126,20 +129,10 @@ def build_entry(
     return entry
 
 
-def _escaped_size(char: str) -> int:
-    """Bytes ``char`` takes in a line: JSON-escaped, then UTF-8 with ``backslashreplace``."""
-    code = ord(char)
-    if char in '"\\\b\f\n\r\t':
-        return 2
-    if code < 0x20:
-        return 6  # \u00XX
-    if code < 0x80:
-        return 1
-    if code < 0x800:
-        return 2
-    if 0xD800 <= code <= 0xDFFF:
-        return 6  # a lone surrogate: backslashreplace writes \udcff
-    return 3 if code < 0x10000 else 4
+def _escaped_size(text: str) -> int:
+    """Bytes ``text`` takes inside a line: JSON-escaped, then UTF-8 with lone surrogates
+    backslash-replaced (as ``write_line`` writes it)."""
+    return line_size(json.dumps(text, ensure_ascii=False)) - 2
 
 
 def line_size(line: str) -> int:
@@ -148,13 +141,16 @@ def line_size(line: str) -> int:
 
 
 def _prefix_within(text: str, budget: int) -> int:
-    """How many leading characters of ``text`` fit in ``budget`` escaped bytes."""
-    used = 0
-    for index, char in enumerate(text):
-        used += _escaped_size(char)
-        if used > budget:
-            return index
-    return len(text)
+    """How many leading characters of ``text`` fit in ``budget`` escaped bytes (a binary search:
+    every probe is measured by the C encoder)."""
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _escaped_size(text[:middle]) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _cut_to_bytes(text: str, budget: int, *, keep_tail: bool) -> str:
@@ -181,6 +177,7 @@ _CUT_ORDER: tuple[tuple[str, ...], ...] = (
     ("item",),
 )
 _STACKTRACE = ("exception", "stacktrace")
+_FLOOR_BYTES = 2048
 _ESSENTIAL = ("time", "level", "event", "exit_code", "signal", "process", "pid")
 
 
@@ -225,18 +222,21 @@ def encode(entry: dict[str, Any], limit: int = MAX_LINE_BYTES) -> str:
     order = [p for p in _CUT_ORDER if p in _strings(entry)] + others
     if _STACKTRACE in _strings(entry):
         order.append(_STACKTRACE)
-    for path in order:
-        if size <= limit:
-            break
-        if path[0] in _ESSENTIAL:
-            continue
-        text = _get(entry, path)
-        cost = sum(_escaped_size(char) for char in text)
-        budget = max(0, cost - (size - limit))
-        if budget >= cost:
-            continue
-        _set(entry, path, _cut_to_bytes(text, budget, keep_tail=path == _STACKTRACE))
-        size = line_size(json.dumps(entry, ensure_ascii=False))
+    # First pass: every string down to a floor, so that a short message survives a long item;
+    # second pass: whatever is still needed, down to the marker alone.
+    for floor in (_FLOOR_BYTES, 0):
+        for path in order:
+            if size <= limit:
+                break
+            if path[0] in _ESSENTIAL:
+                continue
+            text = _get(entry, path)
+            cost = _escaped_size(text)
+            budget = max(floor, cost - (size - limit))
+            if budget >= cost:
+                continue
+            _set(entry, path, _cut_to_bytes(text, budget, keep_tail=path == _STACKTRACE))
+            size = line_size(json.dumps(entry, ensure_ascii=False))
     if size <= limit:
         return json.dumps(entry, ensure_ascii=False)
     return json.dumps(

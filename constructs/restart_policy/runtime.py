@@ -12,14 +12,18 @@ Exit codes, and what the platforms built by this library do with them:
 code   when                                                 supervisor (``autorestart``) and ECS
 =====  ===================================================  =====================================
 0      ``main`` returned, a ``handled`` exception ended it,  restarted with ``restart="always"``
-       or a stop was honoured                                (the default); an expected exit with
-                                                             ``restart="on-failure"``
+       or a stop was honoured (non-daemon threads still      (the default); an expected exit with
+       running are not waited for: a line names them)        ``restart="on-failure"``
 1      an exception not in ``handled``, in ``main`` or in    restarted
-       any thread; ``sys.exit("message")``
+       any thread; ``sys.exit("message")``; an
+       ``ExceptionGroup`` with any such leaf
 N      ``sys.exit(N)``                                       restarted
 128+N  a second stop signal N stopped the process at once    restarted unless it was stopping
        (130 for SIGINT, 143 for SIGTERM); 130 for a
        ``KeyboardInterrupt`` raised by the app
+max    an ``ExceptionGroup`` of known leaves: the highest    as its code says
+       of their codes (``Stopped``/handled 0, ``SystemExit``
+       N, ``KeyboardInterrupt`` 130)
 =====  ===================================================  =====================================
 
 The pieces live in private modules (``_runtime_stop``: the signal handler and its watcher thread;
@@ -198,7 +202,9 @@ def item(
 def executor(max_workers: int | None = None, *, thread_name_prefix: str = "") -> Any:
     """A ``concurrent.futures.ThreadPoolExecutor`` whose tasks end the process like ``main`` on an
     exception not in ``run``'s ``handled`` (one JSON line, exit 1): a failed task is never left
-    unseen in a ``Future``. Submitting a coroutine function is a ``TypeError``."""
+    unseen in a ``Future``. An exception in ``handled`` is logged at its level and stays in the
+    ``Future`` for the app; the process goes on. Submitting a coroutine function is a
+    ``TypeError``."""
     from restart_policy import _runtime_threads
 
     return _runtime_threads.executor(max_workers, thread_name_prefix=thread_name_prefix)
@@ -215,10 +221,13 @@ def run(
 
     :param main: ``main(life)`` or ``main()``, plain or ``async def``. With no parameter, the first
         stop signal raises ``Stopped`` inside ``main`` at once (there is no item boundary to wait
-        for); an async one is cancelled.
+        for); an async one is cancelled. ``Stopped`` is raised once: a bare ``except:`` that goes
+        on looping swallows it. When ``main`` ends, the process ends (after flushing), without
+        waiting for non-daemon threads: join them in ``main``.
     :param handled: Exception class -> log level (``"WARNING"`` or ``logging.WARNING``). Such an
-        exception (every leaf of an ``ExceptionGroup``) is logged at that level and the process
-        ends cleanly (exit 0). Default: none.
+        exception (every leaf of an ``ExceptionGroup``) ending ``main`` is logged at that level and
+        the process ends cleanly (exit 0); in a thread, a task or an executor task it is logged
+        and the process goes on. Default: none.
     :param stop_signals: Signals that ask for a graceful stop. Default: SIGINT (the policy's
         ``stopsignal=INT``) and SIGTERM (what ECS sends).
     :param describe: How ``runtime.item`` shows items that do not give their own. Default: a
