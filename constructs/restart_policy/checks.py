@@ -6,6 +6,7 @@ from importlib import metadata
 
 import jsii
 from aws_cdk import (
+    Duration,
     IPolicyValidationContext,
     IPolicyValidationPlugin,
     PolicyValidationPluginReport,
@@ -45,8 +46,17 @@ class RestartPolicyChecks:
     :param min_healthy_percent: Lowest minimum healthy percent an ECS service may have.
         Default: 100, what ``WorkerService`` uses, so that a deployment never halves a worker fleet.
     :param max_start_retries: Highest ``startretries`` a supervisor program, and highest
-        failed-task count an ECS circuit breaker, may have (a resource's own policy may raise
-        it). Default: 10, twice the policy's 5.
+        failed-task count an ECS circuit breaker, may have, whatever a resource's recorded
+        policy says (a recorded ``start_retries`` above it is a ``RP-POLICY-RECORD`` finding).
+        Default: 10, twice the policy's 5, or the app-wide policy's ``start_retries`` when that
+        is higher.
+    :param max_stop_timeout: Longest stop timeout a resource's recorded policy may give it (a
+        recorded ``stop_timeout`` above it is an ``RP-POLICY-RECORD`` finding, and the resource is
+        judged by this limit). Default: 10 minutes, or the app-wide policy's ``stop_timeout``
+        when that is longer.
+    :param strict: Ignore recorded policies (``restart-policy:policy`` metadata) and judge every
+        resource by the app-wide policy: for running the checks over apps whose metadata you do
+        not trust (third-party code). Default: false, each construct's recorded policy is used.
     """
 
     def __init__(
@@ -56,6 +66,8 @@ class RestartPolicyChecks:
         *,
         min_healthy_percent: int | None = None,
         max_start_retries: int | None = None,
+        max_stop_timeout: Duration | None = None,
+        strict: bool | None = None,
     ) -> None:
         problems = Problems("RestartPolicyChecks")
         minimum = 100 if min_healthy_percent is None else min_healthy_percent
@@ -67,12 +79,31 @@ class RestartPolicyChecks:
             )
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 1:
             problems.add("max_start_retries", retries, "is not a whole number >= 1", "give e.g. 10")
+        stop_limit = 600.0
+        if max_stop_timeout is not None:
+            if not isinstance(max_stop_timeout, Duration) or max_stop_timeout.is_unresolved():
+                problems.add(
+                    "max_stop_timeout", max_stop_timeout, "is not a concrete Duration",
+                    "give e.g. Duration.minutes(10)",
+                )  # fmt: skip
+            else:
+                stop_limit = max_stop_timeout.to_milliseconds() / 1000
+                if stop_limit < 1:
+                    problems.add(
+                        "max_stop_timeout", max_stop_timeout.to_human_string(), "is below 1 s",
+                        "give e.g. Duration.minutes(10)",
+                    )  # fmt: skip
+        is_strict = False if strict is None else strict
+        if not isinstance(is_strict, bool):
+            problems.add("strict", is_strict, "is not a boolean", "give True or False")
         problems.raise_if_any()
         self._options = Options(
             policy=RestartPolicy() if restart_policy is None else restart_policy,
             log_policy=LogPolicy() if log_policy is None else log_policy,
             min_healthy_percent=minimum,
             max_start_retries=retries,
+            max_stop_timeout=stop_limit,
+            strict=is_strict,
         )
 
     @property

@@ -17,6 +17,7 @@ from . import (
     ecs_restart,
     ecs_stop,
     logs_retention,
+    policy_record,
     sup_autorestart,
     sup_logs,
     sup_retries,
@@ -34,6 +35,7 @@ RULES: tuple[Rule, ...] = (
     ecs_logs.RULE,
     ecs_job_restart.RULE,
     logs_retention.RULE,
+    policy_record.RULE,
     sup_startsecs.RULE,
     sup_retries.RULE,
     sup_autorestart.RULE,
@@ -56,6 +58,7 @@ _SUBJECTS = {
     "job": "task definition no service runs",
     "log-group": "log group",
     "process": "supervisor section",
+    "record": "resource with a recorded policy",
     "reader": "anything (warning)",
 }
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .._user_data_script import extract_payloads
 from . import run
-from ._model import Finding, Judged, Options, ProcessSection, intrinsic, unreadable
-from ._shell import command_writes, shell_texts
-from ._supervisor_reader import HEADER, has_process_section, read_config
+from ._cloud_config import is_cloud_config, read_cloud_config
+from ._model import Finding, Judged, Options, ProcessSection, intrinsic, shown, unreadable
+from ._shell import file_texts
+from ._supervisor_reader import has_process_section, read_config
 from ._user_data import decode_user_data, resolve_text
 
 HOSTS = {
     "AWS::EC2::Instance": ("UserData",),
     "AWS::EC2::LaunchTemplate": ("LaunchTemplateData", "UserData"),
     "AWS::AutoScaling::LaunchConfiguration": ("UserData",),
+    "AWS::EC2::SpotFleet": ("SpotFleetRequestConfigData", "LaunchSpecifications", "*", "UserData"),
 }
 INIT = "AWS::CloudFormation::Init"
 
@@ -28,24 +31,49 @@ def judge_host(
     app_policy: Judged,
     options: Options,
 ) -> Iterator[Finding]:
-    *parents, key = HOSTS[kind]
-    holder: object = props
-    for name in parents:
-        holder = holder.get(name) if isinstance(holder, Mapping) else None
-    value = holder.get(key) if isinstance(holder, Mapping) else None
-    if value is None:
-        return
-    where = "/".join(["Properties", *parents, key])
+    for where, value in _user_data_values(props, HOSTS[kind]):
+        yield from _judge_user_data(logical_id, where, value, record, app_policy, options)
+
+
+def _user_data_values(
+    props: Mapping[str, Any], path: tuple[str, ...]
+) -> Iterator[tuple[str, object]]:
+    """(location, value) of each user data at ``path`` (``*``: every item of a list)."""
+    holders: list[tuple[list[str], object]] = [(["Properties"], props)]
+    for name in path:
+        following: list[tuple[list[str], object]] = []
+        for at, holder in holders:
+            if name == "*" and isinstance(holder, list):
+                following += [([*at, str(i)], item) for i, item in enumerate(holder)]
+            elif name != "*" and isinstance(holder, Mapping) and holder.get(name) is not None:
+                following.append(([*at, name], holder[name]))
+        holders = following
+    for at, value in holders:
+        yield "/".join(at), value
+
+
+def _judge_user_data(
+    logical_id: str,
+    where: str,
+    value: object,
+    record: Mapping[str, Any],
+    app_policy: Judged,
+    options: Options,
+) -> Iterator[Finding]:
     decoded = decode_user_data(value)
     for problem in decoded.problems:
         yield unreadable(logical_id, where, problem)
-    library_policy = app_policy.with_record(record["policy"]) if "policy" in record else app_policy
+    library_policy = (
+        app_policy.with_record(record["policy"], options) if "policy" in record else app_policy
+    )
     programs = record.get("programs")
     programs = programs if isinstance(programs, Mapping) else {}
 
     def payload_policy(header: str) -> Judged:
         name = header.split(":", 1)[1]
-        return library_policy.with_record(programs[name]) if name in programs else library_policy
+        if name not in programs:
+            return library_policy
+        return library_policy.with_record(programs[name], options)
 
     for script in decoded.scripts:
         try:
@@ -57,29 +85,48 @@ def judge_host(
             for path, content in sorted(payload.items()):
                 if path.startswith("programs/"):
                     yield from _config(logical_id, where, content, False, payload_policy, options)
+        if is_cloud_config(script):
+            yield from _cloud_config(logical_id, where, script, app_policy, options)
+        else:
+            yield from _script(logical_id, where, script, lambda _: app_policy, options)
+
+
+def _cloud_config(
+    logical_id: str, where: str, text: str, app_policy: Judged, options: Options
+) -> Iterator[Finding]:
+    read = read_cloud_config(text)
+    for problem in read.problems:
+        yield unreadable(logical_id, where, problem)
+    for content in read.files.values():
+        if has_process_section(content):
+            yield from _config(logical_id, where, content, False, lambda _: app_policy, options)
+    for _key, script in read.scripts:
         yield from _script(logical_id, where, script, lambda _: app_policy, options)
 
 
 def _script(
     logical_id: str, where: str, script: str, policy_of: Any, options: Options
 ) -> Iterator[Finding]:
-    read_lines: set[int] = set()
-    for text, expanded, lines in shell_texts(script):
-        read_lines.update(lines)
-        if has_process_section(text):
-            yield from _config(logical_id, where, text, expanded, policy_of, options)
-    body_lines = set(read_lines)
-    for text, expanded, lines in command_writes(script, body_lines):
-        read_lines.update(lines)
-        if has_process_section(text):
-            yield from _config(logical_id, where, text, expanded, policy_of, options)
+    files, read_lines, problems = file_texts(script)
+    for problem in problems:
+        yield unreadable(logical_id, where, problem)
+    for written in files:
+        if has_process_section(written.text):
+            yield from _config(
+                logical_id, where, written.text, written.expanded, policy_of, options
+            )
     for number, line in enumerate(script.split("\n")):
-        if number not in read_lines and HEADER.match(line):
+        if number not in read_lines and ANY_HEADER.search(line):
             yield unreadable(
                 logical_id, where,
-                f"the supervisor section {line.strip()!r} in the script: it is not written by a "
-                "here-document, echo or printf the checks follow",
+                f"the supervisor section in script line {number + 1} ({shown(line.strip())}): "
+                "it is not written by a here-document, here-string, echo, printf or tee the "
+                "checks follow",
             )  # fmt: skip
+
+
+#: A section header anywhere in a line (inside a command's argument too).
+ANY_HEADER = re.compile(r"\[\s*(program|fcgi-program|eventlistener):")
 
 
 def _config(

@@ -28,6 +28,10 @@ class Options:
     log_policy: LogPolicy
     min_healthy_percent: int
     max_start_retries: int
+    #: Highest stop timeout (seconds) a recorded policy may give a resource.
+    max_stop_timeout: float = 600
+    #: Ignore recorded policies: judge every resource by the app-wide policy.
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,10 @@ class Judged:
             policy.restart,
         )
 
-    def with_record(self, record: object) -> Judged:
-        """The recorded values where they are plain numbers (a token recorded at synth is not)."""
+    def with_record(self, record: object, options: Options | None = None) -> Judged:
+        """The recorded values where they are plain numbers (a token recorded at synth is not),
+        capped by the checks' own limits (a record beyond them is a ``RP-POLICY-RECORD``
+        finding)."""
         if not isinstance(record, Mapping):
             return self
 
@@ -59,10 +65,15 @@ class Judged:
             ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
             return value if ok else fallback
 
+        retries = int(number("start_retries", self.start_retries))
+        stop = number("stop_timeout", self.stop_timeout)
+        if options is not None:
+            retries = min(retries, max(options.max_start_retries, self.start_retries))
+            stop = min(stop, max(options.max_stop_timeout, self.stop_timeout))
         return Judged(
             number("start_window", self.start_window),
-            int(number("start_retries", self.start_retries)),
-            number("stop_timeout", self.stop_timeout),
+            retries,
+            stop,
             restart="on-failure" if record.get("restart") == "on-failure" else "always",
             recorded=True,
         )
@@ -95,6 +106,15 @@ class TaskDefinition:
                 continue
             name = container.get("Name", index)
             yield f"Properties/ContainerDefinitions/{index}", repr(name), container
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A resource's ``restart-policy:policy`` metadata: what its construct says it was built
+    with."""
+
+    logical_id: str
+    record: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -179,6 +199,13 @@ def unreadable(logical_id: str, where: str, what: str) -> Finding:
     return Finding(
         "RP-UNREADABLE", logical_id, where, f"cannot read {what}; not judged", warning=True
     )
+
+
+def shown(value: object, limit: int = 120) -> str:
+    """A value for a message on one line: newlines escaped, long values cut."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def number(value: object) -> bool:

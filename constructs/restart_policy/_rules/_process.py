@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._model import UNREADABLE, Finding, ProcessSection
+from ._model import shown as one_line
 from ._supervisor_reader import CONVERTERS, DEFAULTS
 
 
@@ -36,4 +37,8 @@ def setting(section: ProcessSection, key: str) -> Any:
 
 def shown(section: ProcessSection, key: str) -> str:
     value = section.settings.get(key)
-    return f"{key}={value}" if value is not None else f"{key} unset (supervisor's {DEFAULTS[key]})"
+    return (
+        f"{key}={one_line(value)}"
+        if value is not None
+        else f"{key} unset (supervisor's {DEFAULTS[key]})"
+    )

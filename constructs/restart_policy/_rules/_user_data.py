@@ -34,18 +34,22 @@ def decode_user_data(value: object) -> Decoded:
     if isinstance(value, Mapping) and set(value) == {"Fn::Base64"}:
         text = resolve_text(value["Fn::Base64"])
         if text is None:
-            decoded.problems.append("the user data is an intrinsic function the checks cannot read")
+            decoded.problems.append(
+                "the user data: it is an intrinsic function the checks do not follow"
+            )
         else:
             _document(text, decoded, "the user data")
     elif isinstance(value, str):
         try:
             raw = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            decoded.problems.append("the user data is a literal that is not valid base64")
+            decoded.problems.append("the user data: it is a literal that is not valid base64")
         else:
             _bytes(raw, decoded, "the user data")
     else:
-        decoded.problems.append("the user data is an intrinsic function the checks cannot read")
+        decoded.problems.append(
+            "the user data: it is an intrinsic function the checks do not follow"
+        )
     return decoded
 
 
@@ -126,12 +130,12 @@ def _bytes(raw: bytes, decoded: Decoded, what: str) -> None:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error):
-            decoded.problems.append(f"{what} is gzip data that does not decompress")
+            decoded.problems.append(f"{what}: it is gzip data that does not decompress")
             return
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        decoded.problems.append(f"{what} is not UTF-8 text")
+        decoded.problems.append(f"{what}: it is not UTF-8 text")
         return
     _document(text, decoded, what)
 
@@ -143,11 +147,11 @@ def _document(text: str, decoded: Decoded, what: str) -> None:
         return
     message = message_from_string(text)
     if not message.is_multipart():
-        decoded.problems.append(f"{what} declares a MIME multipart document without its parts")
+        decoded.problems.append(f"{what}: it declares a MIME multipart document without its parts")
         return
     defects = [type(defect).__name__ for part in message.walk() for defect in part.defects]
     if defects:
-        decoded.problems.append(f"{what} is malformed MIME ({', '.join(sorted(set(defects)))})")
+        decoded.problems.append(f"{what}: it is malformed MIME ({', '.join(sorted(set(defects)))})")
     leaves = [part for part in message.walk() if not part.is_multipart()]
     for number, part in enumerate(leaves, 1):
         _mime_part(part, decoded, f"part {number} of {what}")
@@ -156,18 +160,18 @@ def _document(text: str, decoded: Decoded, what: str) -> None:
 def _mime_part(part: Message, decoded: Decoded, what: str) -> None:
     payload = part.get_payload()
     if not isinstance(payload, str):
-        decoded.problems.append(f"{what} has no text payload")
+        decoded.problems.append(f"{what}: it has no text payload")
         return
     encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if encoding == "base64":
         compact = re.sub(r"\s+", "", payload)
         if DEPLOY_TIME in compact:
-            decoded.problems.append(f"{what} is base64 of a deploy-time value")
+            decoded.problems.append(f"{what}: it is base64 of a deploy-time value")
             return
         try:
             raw = base64.b64decode(compact, validate=True)
         except (binascii.Error, ValueError):
-            decoded.problems.append(f"{what} is base64 that does not decode")
+            decoded.problems.append(f"{what}: it is base64 that does not decode")
             return
         _bytes(raw, decoded, what)
     elif encoding == "quoted-printable":

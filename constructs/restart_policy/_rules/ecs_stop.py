@@ -39,8 +39,8 @@ RULE = Rule(
     id="RP-ECS-STOP",
     title="essential container of a service's task definition whose stop timeout is unset or "
     "outside the policy",
-    fix="set the container's StopTimeout (add_container(stop_timeout=...)) to the policy's "
-    "stop_timeout: 2..120 s on Fargate, at least 1 s on EC2",
+    fix="set the container's StopTimeout (add_container(stop_timeout=...)) within the policy's "
+    "stop_timeout: 1..stop_timeout s on EC2, 2..120 s (and at most stop_timeout) on Fargate",
     subject="task",
     check=check,
 )

@@ -7,11 +7,20 @@ from collections.abc import Iterator
 from ._model import Finding, Options, ProcessSection, Rule
 from ._process import NotJudged, setting
 
+#: Log targets supervisor does not rotate: a special file (where it requires maxbytes=0),
+#: syslog, or no log file at all.
+NOT_ROTATED = ("/dev/stdout", "/dev/stderr", "syslog", "none")
+
 
 def check(section: ProcessSection, options: Options) -> Iterator[Finding]:
     for stream in ("stdout", "stderr"):
         try:
             if stream == "stderr" and setting(section, "redirect_stderr"):
+                continue
+            target = section.raw(f"{stream}_logfile")
+            if isinstance(target, str) and (
+                target.strip().lower() in NOT_ROTATED or target.strip().startswith("/dev/fd/")
+            ):
                 continue
             size = setting(section, f"{stream}_logfile_maxbytes")
             backups = setting(section, f"{stream}_logfile_backups")
