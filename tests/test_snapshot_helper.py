@@ -17,8 +17,12 @@ from typing import Any
 import aws_cdk
 import aws_cdk.aws_ec2
 import aws_cdk.aws_ecs
+import aws_cdk.aws_elasticloadbalancingv2
+import aws_cdk.aws_kms
 import aws_cdk.aws_lambda
+import aws_cdk.aws_route53
 import aws_cdk.aws_s3
+import aws_cdk.aws_s3_assets
 import aws_cdk.aws_sqs
 import aws_cdk.aws_ssm  # noqa: F401
 import pytest
@@ -537,6 +541,238 @@ def test_bad_options_fail_at_the_first_snapshot(
     result = pytester.runpytest_inprocess("--snapshot-update", *PYTEST_ARGS)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"E*{error}*"])
+
+
+# The lookups of aws-cdk-lib 2.275 whose dummy values a first snapshot without context records.
+LOOKUPS = {
+    "security-group": "ec2.SecurityGroup.from_lookup_by_name(stack, 'Sg', 'web', "
+    "ec2.Vpc.from_vpc_attributes(stack, 'Vpc', vpc_id='vpc-0abc', "
+    "availability_zones=['eu-west-1a'])).security_group_id",
+    "kms-key": "kms.Key.from_lookup(stack, 'Key', alias_name='alias/app').key_arn",
+    "load-balancer": "elbv2.ApplicationLoadBalancer.from_lookup(stack, 'Alb', "
+    "load_balancer_tags={'app': 'x'}).load_balancer_arn",
+}
+
+
+@pytest.mark.parametrize(
+    ("lookup", "dummy"),
+    [
+        ("security-group", "'sg-12345678'"),
+        ("kms-key", "*1234abcd-12ab-34cd-56ef-1234567890ab*"),
+        ("load-balancer", "*/my-load-balancer/50dc6c495c0c9188*"),
+    ],
+)
+def test_dummy_values_of_every_lookup_warn(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, lookup: str, dummy: str
+) -> None:
+    body = f"""
+    from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+    from aws_cdk import aws_kms as kms
+
+    def test_stack(cdk_snapshot, tmp_path):
+        stack = Stack(App(), "Look", env={{"account": "111111111111", "region": "eu-west-1"}})
+        CfnOutput(stack, "Found", value={LOOKUPS[lookup]})
+        assert stack == cdk_snapshot
+    """
+    pytester.makepyfile(test_user=HEADER + textwrap.dedent(body))
+    monkeypatch.setenv("KNOBS", "{}")
+    result = pytester.runpytest_inprocess("--snapshot-update", *PYTEST_ARGS)
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines([f"*CdkSnapshotWarning*dummy values*{dummy}*Outputs.Found*"])
+
+
+BAD_INPUT = """
+import pytest
+from syrupy.filters import props
+
+def test_stack(cdk_snapshot, tmp_path):
+    stack = Stack(App(), "Service")
+    sqs.Queue(stack, "Jobs")
+    with pytest.raises(ERROR, match=MATCH):
+        assert INPUT == cdk_snapshot(**OPTIONS)
+"""
+
+
+@pytest.mark.parametrize(
+    ("given", "options", "error", "match"),
+    [
+        ("stack", "{'subset_resource_types': ['AWS::SNS::Topic']}", "ValueError",
+         "subset_resource_types: no resource of type 'AWS::SNS::Topic'"),
+        ("stack", "{'subset_resource_keys': ['Nope']}", "ValueError",
+         "subset_resource_keys: no resource with logical id 'Nope'"),
+        ("5", "{}", "TypeError", "cannot snapshot a int as a CDK template"),
+        ("None", "{}", "TypeError", "cannot snapshot a NoneType as a CDK template"),
+        ("App()", "{}", "TypeError", "cannot snapshot a App as a CDK template"),
+        ("sqs.Queue(stack, 'Other')", "{}", "TypeError", "cannot snapshot a Queue"),
+        ("stack", "{'exclude': 'VisibilityTimeout'}", "TypeError",
+         "cdk_snapshot option exclude must be a function"),
+        ("stack", "{'include': 5}", "TypeError", "cdk_snapshot option include must be a function"),
+        ("stack", "{'matcher': 5}", "TypeError", "cdk_snapshot option matcher must be a function"),
+    ],
+    ids=["absent-type", "absent-key", "int", "none", "app", "construct", "exclude-str",
+         "include-int", "matcher-int"],
+)  # fmt: skip
+def test_bad_input_raises_itself_at_the_first_snapshot(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    given: str,
+    options: str,
+    error: str,
+    match: str,
+) -> None:
+    # Raised as itself, not reported as a failed comparison (an AssertionError with a diff).
+    body = (
+        BAD_INPUT.replace("ERROR", error)
+        .replace("MATCH", repr(match))
+        .replace("INPUT", given)
+        .replace("OPTIONS", options)
+    )
+    pytester.makepyfile(test_user=HEADER + textwrap.dedent(body))
+    monkeypatch.setenv("KNOBS", "{}")
+    pytester.runpytest_inprocess(*PYTEST_ARGS).assert_outcomes(passed=1)
+
+
+def test_bad_input_raises_itself_when_a_snapshot_exists(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = """
+    def test_stack(cdk_snapshot, tmp_path):
+        stack = Stack(App(), "Service")
+        sqs.Queue(stack, "Jobs")
+        assert stack == cdk_snapshot(**K["options"])
+    """
+    result, _, _ = run_twice(
+        pytester,
+        monkeypatch,
+        body,
+        {"options": {}},
+        {"options": {"subset_resource_types": ["AWS::SNS::Topic"]}},
+    )
+    assert fails(result)
+    result.stdout.fnmatch_lines(["E*ValueError: cdk_snapshot option subset_resource_types*"])
+    result.stdout.no_fnmatch_line("*AssertionError*")
+
+
+# --- masking by location, not by value -----------------------------------------------------
+
+PINNED = """
+def test_stack(cdk_snapshot, tmp_path):
+    stack = Stack(App(), "Pin")
+    pinned = K["hash"]
+    CfnOutput(stack, "Pinned", value=f"s3://cdk-hnb659fds-assets-111111111111-eu-west-1/{pinned}.zip")
+    mine = s3.Bucket.from_bucket_name(stack, "Mine", "my-artifacts")
+    lambda_.Function(stack, "FromMine", runtime=lambda_.Runtime.PYTHON_3_12,
+                     handler="index.handler", code=lambda_.Code.from_bucket(mine, f"{pinned}.zip"))
+    assert stack == cdk_snapshot
+"""
+
+
+def test_a_users_key_equal_to_a_masked_hash_stays_compared(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The URL into the bootstrap bucket is an asset location (masked); the same hash as a key in
+    # the user's own bucket is not, so a changed pinned key fails.
+    result, old, _ = run_twice(
+        pytester, monkeypatch, PINNED, {"hash": "1" * 64}, {"hash": "2" * 64}
+    )
+    assert fails(result)
+    assert '"S3Key": "' + "1" * 64 + '.zip"' in old
+
+
+ASSET_URLS = """
+from aws_cdk import aws_s3_assets as s3_assets
+
+def test_stack(cdk_snapshot, tmp_path):
+    stack = Stack(App(), "Service")
+    folder = tmp_path / "blob"
+    folder.mkdir()
+    (folder / "a.txt").write_text(K["blob"])
+    blob = s3_assets.Asset(stack, "Blob", path=str(folder))
+    user_data = ec2.UserData.for_linux()
+    local = user_data.add_s3_download_command(bucket=blob.bucket, bucket_key=blob.s3_object_key)
+    user_data.add_commands(f"tar -xf {local}")
+    ec2.LaunchTemplate(stack, "Template", user_data=user_data,
+                       machine_image=ec2.MachineImage.generic_linux({"eu-west-1": "ami-0abc"}))
+    CfnOutput(stack, "Url", value=blob.s3_object_url)
+    CfnOutput(stack, "Http", value=blob.http_url)
+    assert stack == cdk_snapshot
+"""
+
+
+def test_asset_urls_and_download_paths_keep_the_snapshot(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, old, _ = run_twice(pytester, monkeypatch, ASSET_URLS, {"blob": "1"}, {"blob": "2"})
+    assert passes(result)
+    # Named after the asset's own construct path, not after the launch template that uses it.
+    assert "[ASSET Service/Blob]" in old and "[ASSET Service/Template" not in old
+
+
+# --- synthesized stacks, nested stacks and asset names -------------------------------------
+
+ARTIFACT = """
+def test_stack(cdk_snapshot, tmp_path):
+    app = App()
+    stack = Stack(app, "Service")
+    function(stack, "Worker", tmp_path)
+    (tmp_path / "nested").mkdir()
+    storage = NestedStack(stack, "Storage")
+    sqs.Queue(storage, "Jobs", visibility_timeout=Duration.seconds(K["timeout"]))
+    function(storage, "Worker", tmp_path / "nested", body=K.get("body", "b = 1\\n"))
+    assert app.synth().get_stack_by_name("Service") == cdk_snapshot
+"""
+
+
+def test_a_nested_change_fails_a_synthesized_stacks_snapshot(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, old, _ = run_twice(pytester, monkeypatch, ARTIFACT, {"timeout": 30}, {"timeout": 60})
+    assert fails(result)
+    result.stdout.no_fnmatch_line("*CdkSnapshotWarning*")
+    # The parent's and the nested stack's function share a logical id: each asset by its path.
+    assert '"S3Key": "[ASSET Service/Worker].zip"' in old
+    assert '"S3Key": "[ASSET Service/Storage/Worker].zip"' in old
+
+
+def test_a_nested_asset_change_keeps_a_synthesized_stacks_snapshot(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, _, _ = run_twice(
+        pytester, monkeypatch, ARTIFACT, {"timeout": 30}, {"timeout": 30, "body": "b = 2\n"}
+    )
+    assert passes(result)
+
+
+SHARED = """
+def test_stack(cdk_snapshot, tmp_path):
+    stack = Stack(App(), "Service")
+    shared = code(tmp_path, "shared", "a = 1\\n")
+    for name in K["functions"]:
+        lambda_.Function(stack, name, runtime=lambda_.Runtime.PYTHON_3_12,
+                         handler="index.handler", code=shared)
+    storage = NestedStack(stack, "Storage")
+    lambda_.Function(storage, "Inner", runtime=lambda_.Runtime.PYTHON_3_12,
+                     handler="index.handler", code=code(tmp_path, "inner", "a = 1\\n"))
+    assert stack == cdk_snapshot
+"""
+
+
+def test_a_shared_asset_keeps_its_name_when_a_new_user_comes_first(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Zeta" defined first now makes the shared Code's asset under itself.
+    result, old, new = run_twice(
+        pytester,
+        monkeypatch,
+        SHARED,
+        {"functions": ["Beta", "Gamma"]},
+        {"functions": ["Zeta", "Beta", "Gamma"]},
+        update_after=True,
+    )
+    assert fails(result)
+    names = {line.strip() for line in old.splitlines() if '"S3Key"' in line}
+    assert names == {'"S3Key": "[ASSET Service/Beta].zip"'}  # the nested copy: the same name
+    assert {line.strip() for line in new.splitlines() if '"S3Key"' in line} == names
 
 
 # --- from the installed entry point, in a fresh interpreter --------------------------------

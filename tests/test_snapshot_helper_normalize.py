@@ -50,12 +50,29 @@ def test_a_64_hex_string_anywhere_else_is_kept() -> None:
     assert normalize_template(template) == template
 
 
-def test_the_same_hash_elsewhere_gets_the_assets_name() -> None:
+def test_the_same_hash_at_another_asset_location_gets_the_assets_name() -> None:
+    url = f"s3://cdk-hnb659fds-assets-123456789012-eu-west-1/{H1}.zip"
     template = {
         "Resources": {"Fn": function(f"{H1}.zip")},
-        "Outputs": {"Key": {"Value": f"{H1}.zip"}},
+        "Outputs": {"Url": {"Value": url}},
     }
-    assert normalize_template(template)["Outputs"]["Key"]["Value"] == "[ASSET Fn].zip"
+    out = normalize_template(template)["Outputs"]["Url"]["Value"]
+    assert out == "s3://cdk-hnb659fds-assets-123456789012-eu-west-1/[ASSET Fn].zip"
+
+
+def test_the_same_hash_outside_an_asset_location_is_kept() -> None:
+    # A user's value that equals an asset's hash: a change of it must show.
+    template = {
+        "Resources": {
+            "Fn": function(f"{H1}.zip"),
+            "Mine": function(f"{H1}.zip", bucket="my-artifacts"),
+        },
+        "Outputs": {"Key": {"Value": f"{H1}.zip"}, "Sum": {"Value": H1}},
+    }
+    out = normalize_template(template)
+    assert out["Resources"]["Mine"]["Properties"]["Code"]["S3Key"] == f"{H1}.zip"
+    assert out["Outputs"] == template["Outputs"]
+    assert out["Resources"]["Fn"]["Properties"]["Code"]["S3Key"] == "[ASSET Fn].zip"
 
 
 def test_two_assets_of_one_resource_stay_apart() -> None:

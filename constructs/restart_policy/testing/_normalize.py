@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._assets import asset_hashes
+from ._assets import asset_hashes, mask_assets
 from ._cdk_handlers import is_cdk_handler_path, known_handler_logical_ids
 from ._cdk_handlers import logical_id as _path_id
 from ._options import SnapshotOptions
@@ -24,30 +24,55 @@ CDK_HANDLER_RUNTIME = "[CDK_HANDLER_RUNTIME]"
 
 _CURRENT_VERSION = re.compile(r"^(.+CurrentVersion[0-9A-F]{8})[0-9a-f]{32}$")
 _INIT_FINGERPRINT = re.compile(r"(^|\n)(# fingerprint: )[0-9a-f]{16}(?=\n|$)")
-_DUMMY_PREFIXES = ("dummy-value-for-",)
-# What CDK puts in a template when a context lookup has no value yet (aws-cdk-lib's
-# ContextProvider dummy values: Vpc.from_lookup, availability zones, AMI and other lookups).
+# What CDK puts in a template when a context lookup has no value yet: the dummy values of
+# aws-cdk-lib 2.275's context providers (read from its source, by lookup).
 _DUMMY_VALUES = frozenset(
     {
+        # Stack.availability_zones, and the VPC endpoint service's zones
         "dummy1a",
         "dummy1b",
         "dummy1c",
+        # ec2.Vpc.from_lookup
         "vpc-12345",
         "s-12345",
         "s-67890",
         "p-12345",
         "p-67890",
-        "i-12345",
-        "i-67890",
         "rtb-12345s",
         "rtb-67890s",
         "rtb-12345p",
         "rtb-57890p",
-        "ami-1234",
         "1.2.3.4/5",
-        "DUMMY",
+        # ec2.MachineImage.lookup
+        "ami-1234",
+        # ec2.SecurityGroup.from_lookup_by_name / _by_id / _by_filters
+        "sg-12345678",
+        # ec2.PrefixList.from_lookup
+        "pl-xxxxxxxx",
+        # elbv2 load balancer and listener from_lookup
+        "sg-1234",
+        "sg-123456789012",
+        "Z3DZXE0EXAMPLE",
+        "my-load-balancer-123456789012.us-west-2.elb.amazonaws.com",
+        # iam.Role.from_lookup, ecr.Repository.from_lookup (the name in the dummy ARN)
+        "DUMMY_ARN",
+        # rds.DatabaseInstance / DatabaseCluster.from_lookup
+        "TESTARN",
+        "TESTADDRESS",
+        "TESTREADERADDRESS",
     }
 )
+# Found inside a longer string too (an ARN, or a part of an Fn::Join that builds one).
+_DUMMY_PARTS = (
+    "dummy-value-for-",  # ssm.StringParameter.value_from_lookup
+    "1234abcd-12ab-34cd-56ef-1234567890ab",  # kms.Key.from_lookup
+    "/my-load-balancer/50dc6c495c0c9188",  # elbv2 load balancer and listener from_lookup
+    ":role/DUMMY_ARN",
+    ":repository/DUMMY_ARN",
+)
+# route53.HostedZone.from_lookup's dummy id is "DUMMY": a word users write too, so it counts
+# only where a hosted zone id goes. (rds lookups' "TEST" and "TESTID" are not looked for.)
+_DUMMY_ZONE = "DUMMY"
 
 
 class CdkSnapshotWarning(UserWarning):
@@ -63,6 +88,9 @@ class StackTemplate:
     paths: Mapping[str, str] = field(default_factory=dict)
     #: Each nested stack's template, by the nested stack's construct path.
     nested: Mapping[str, StackTemplate] = field(default_factory=dict)
+    #: The construct paths of the assets (``s3_assets.Asset``, ``DockerImageAsset``) with each
+    #: asset hash; an asset not here is named after a resource that uses it.
+    assets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def normalize_template(
@@ -87,11 +115,20 @@ def normalize_template(
     - Nested stacks (given in a ``StackTemplate``) are under ``NestedStacks``, by construct path.
     """
     options = SnapshotOptions.of(options, **changes)
-    stack = template if isinstance(template, StackTemplate) else StackTemplate(template)
+    if isinstance(template, StackTemplate):
+        stack = template
+    elif isinstance(template, Mapping):
+        stack = StackTemplate(template)
+    else:
+        raise TypeError(
+            f"cannot normalize a {type(template).__name__} as a CloudFormation template: give "
+            "the template as a dict or a StackTemplate"
+        )
     found_types: set[str] = set()
     found_keys: set[str] = set()
     dummies: list[str] = []
-    result = _normalize(stack, options, found_types, found_keys, dummies, "")
+    names = _asset_names(stack, options) if options.ignore_assets else {}
+    result = _normalize(stack, options, names, found_types, found_keys, dummies, "")
     _check_subsets(options, found_types, found_keys)
     if dummies:
         shown = ", ".join(dummies[:5]) + (
@@ -112,6 +149,7 @@ def normalize_template(
 def _normalize(
     stack: StackTemplate,
     options: SnapshotOptions,
+    names: Mapping[str, str],
     found_types: set[str],
     found_keys: set[str],
     dummies: list[str],
@@ -119,11 +157,13 @@ def _normalize(
 ) -> dict[str, Any]:
     data: dict[str, Any] = copy.deepcopy(dict(stack.template))
     resources: dict[str, Any] = data.get("Resources", {})
-    paths = dict(stack.paths) or {
-        logical_id: str(resource.get("Metadata", {}).get("aws:cdk:path"))
+    paths = _paths_of(stack)
+    nested_resources = [
+        logical_id
         for logical_id, resource in resources.items()
-        if isinstance(resource, dict) and "aws:cdk:path" in resource.get("Metadata", {})
-    }
+        if resource.get("Type") == "AWS::CloudFormation::Stack"
+        and any(True for _ in asset_hashes(resource.get("Properties", {}).get("TemplateURL")))
+    ]
     _find_dummies(data, where, dummies)
     _drop_cdk_plumbing(data, options)
 
@@ -134,18 +174,13 @@ def _normalize(
         if is_cdk_handler_path(path) if path else logical_id in known_handler_logical_ids():
             resource.setdefault("Properties", {})["Runtime"] = CDK_HANDLER_RUNTIME
 
-    # Logical ids first: without construct paths, assets are named after them.
-    version_ids: dict[str, str] = {}
-    if options.ignore_current_version:
-        for logical_id, resource in resources.items():
-            match = _CURRENT_VERSION.match(logical_id)
-            if match and resource.get("Type") == "AWS::Lambda::Version":
-                version_ids[logical_id] = f"{match.group(1)}[HASH]"
-        version_ids.update(_hash_suffixed_ids(resources, paths, "AWS::ApiGateway::Deployment", 32))
+    version_ids = _version_ids(resources, paths, options)
     renames: dict[str, str] = dict(version_ids)
     if options.ignore_assets:
         renames.update(_hash_suffixed_ids(resources, paths, "AWS::EC2::Instance", 16))
-        renames.update(_asset_names(data, paths, dict(renames)))
+        # By location only: the same 64 hex digits in a user's value stay as they are.
+        data = mask_assets(data, lambda found: names.get(found, found))
+        resources = data.get("Resources", {})
         if any("AWS::CloudFormation::Init" in r.get("Metadata", {}) for r in resources.values()):
             for resource in resources.values():
                 _mask_init_fingerprint(resource.get("Properties", {}))
@@ -173,12 +208,6 @@ def _normalize(
             resource.get("Properties", {}).pop("Tags", None)
 
     result: dict[str, Any] = _rename(data, renames)
-    nested_resources = [
-        logical_id
-        for logical_id, resource in resources.items()
-        if resource.get("Type") == "AWS::CloudFormation::Stack"
-        and any(True for _ in asset_hashes(resource.get("Properties", {}).get("TemplateURL")))
-    ]
     if len(nested_resources) > len(stack.nested):
         warnings.warn(
             CdkSnapshotWarning(
@@ -189,7 +218,7 @@ def _normalize(
         )
     if stack.nested:
         result[NESTED_STACKS] = {
-            path: _normalize(nested, options, found_types, found_keys, dummies, f"{path}: ")
+            path: _normalize(nested, options, names, found_types, found_keys, dummies, f"{path}: ")
             for path, nested in sorted(stack.nested.items())
         }
     return result
@@ -210,13 +239,102 @@ def _drop_cdk_plumbing(data: dict[str, Any], options: SnapshotOptions) -> None:
             del data[section]
 
 
-def _asset_names(
-    data: dict[str, Any], paths: Mapping[str, str], id_renames: Mapping[str, str]
+def _paths_of(stack: StackTemplate) -> dict[str, str]:
+    resources = stack.template.get("Resources", {})
+    return dict(stack.paths) or {
+        logical_id: str(resource.get("Metadata", {}).get("aws:cdk:path"))
+        for logical_id, resource in resources.items()
+        if isinstance(resource, dict) and "aws:cdk:path" in resource.get("Metadata", {})
+    }
+
+
+def _version_ids(
+    resources: Mapping[str, Any], paths: Mapping[str, str], options: SnapshotOptions
 ) -> dict[str, str]:
-    """A name for each asset hash: the construct path of the first resource that uses it (its
-    masked logical id without paths)."""
-    owners: list[tuple[str, Any]] = []
-    resources = data.get("Resources", {})
+    version_ids: dict[str, str] = {}
+    if options.ignore_current_version:
+        for logical_id, resource in resources.items():
+            match = _CURRENT_VERSION.match(logical_id)
+            if match and resource.get("Type") == "AWS::Lambda::Version":
+                version_ids[logical_id] = f"{match.group(1)}[HASH]"
+        version_ids.update(_hash_suffixed_ids(resources, paths, "AWS::ApiGateway::Deployment", 32))
+    return version_ids
+
+
+def _stacks(stack: StackTemplate) -> list[StackTemplate]:
+    # The parent first, then its nested stacks by construct path, depth first.
+    found = [stack]
+    for _, nested in sorted(stack.nested.items()):
+        found.extend(_stacks(nested))
+    return found
+
+
+def _asset_names(top: StackTemplate, options: SnapshotOptions) -> dict[str, str]:
+    """One name for each asset hash of the stack and its nested stacks (the same hash in a
+    parent and a nested stack gets the same name; two hashes never share one).
+
+    An asset made by the user (an ``s3_assets.Asset``, a ``DockerImageAsset``) is named after
+    its own construct path. One that CDK makes under the first construct it is bound to (a
+    function's ``Code``, a container's ``AssetImage``) moves when a new user is defined first,
+    so it is named after the smallest path among its users and those places. Any other is
+    named after the first resource that uses it, by sorted path.
+    """
+    stacks = _stacks(top)
+    own: dict[str, set[str]] = {}
+    for stack in stacks:
+        for found, made in stack.assets.items():
+            own.setdefault(found, set()).update(made)
+    owners = [owner for stack in stacks for owner in _owners(stack, options)]
+    users: dict[str, set[str]] = {}
+    for owner, value, is_resource in owners:
+        if is_resource:
+            for found in asset_hashes(value):
+                users.setdefault(found, set()).add(owner)
+    bases: list[tuple[str, str]] = []
+    for found, asset_paths in own.items():
+        made_by_user = [path for path in asset_paths if not path.endswith(_BOUND_ASSET_IDS)]
+        if made_by_user:
+            bases.append((min(made_by_user), found))
+            continue
+        places = {path.rsplit("/", 1)[0] for path in asset_paths}
+        # A task definition holds its containers' images: named after the container instead.
+        places.update(
+            user
+            for user in users.get(found, ())
+            if not any(path.startswith(user + "/") for path in asset_paths)
+        )
+        bases.append((min(places), found))
+    names: dict[str, str] = {}
+    used: set[str] = set()
+
+    def claim(found: str, base: str) -> None:
+        name, count = f"[ASSET {base}]", 1
+        while name in used:
+            count += 1
+            name = f"[ASSET {base} #{count}]"
+        names[found] = name
+        used.add(name)
+
+    for base, found in sorted(bases):
+        claim(found, base)
+    for owner, value, _ in owners:
+        for found in asset_hashes(value):
+            if found not in names:
+                claim(found, owner)
+    return names
+
+
+# The ids CDK gives the asset it makes for a function's code and a container's image.
+_BOUND_ASSET_IDS = ("/Code", "/AssetImage")
+
+
+def _owners(stack: StackTemplate, options: SnapshotOptions) -> list[tuple[str, Any, bool]]:
+    data = stack.template
+    resources: Mapping[str, Any] = data.get("Resources", {})
+    paths = _paths_of(stack)
+    id_renames = _version_ids(resources, paths, options)
+    id_renames.update(_hash_suffixed_ids(resources, paths, "AWS::EC2::Instance", 16))
+    owners: list[tuple[str, Any, bool]] = []
     for logical_id in sorted(resources, key=lambda lid: paths.get(lid, id_renames.get(lid, lid))):
         path = paths.get(logical_id)
         # CDK leaves "Resource" and "Default" out of ids for people too.
@@ -225,17 +343,10 @@ def _asset_names(
             if path
             else id_renames.get(logical_id, logical_id)
         )
-        owners.append((owner, resources[logical_id]))
+        owners.append((owner, resources[logical_id], True))
     for section in sorted(set(data) - {"Resources"}):
-        owners.append((section, data[section]))
-    names: dict[str, str] = {}
-    for owner, value in owners:
-        count = 0
-        for found in asset_hashes(value):
-            if found not in names:
-                count += 1
-                names[found] = f"[ASSET {owner}]" if count == 1 else f"[ASSET {owner} #{count}]"
-    return names
+        owners.append((section, data[section], False))
+    return owners
 
 
 def _hash_suffixed_ids(
@@ -316,8 +427,18 @@ def _find_dummies(value: Any, where: str, found: list[str]) -> None:
     elif isinstance(value, list):
         for index, inner in enumerate(value):
             _find_dummies(inner, f"{where}{index}.", found)
-    elif isinstance(value, str) and (value in _DUMMY_VALUES or value.startswith(_DUMMY_PREFIXES)):
+    elif isinstance(value, str) and (
+        value in _DUMMY_VALUES
+        or any(part in value for part in _DUMMY_PARTS)
+        or (value == _DUMMY_ZONE and _in_zone_id(where))
+    ):
         found.append(f"{value!r} at {where.rstrip('.')}")
+
+
+def _in_zone_id(where: str) -> bool:
+    # "Resources.Record.Properties.HostedZoneId." or ".AliasTarget.HostedZoneId." and kin.
+    keys = [key for key in where.rstrip(".").split(".") if not key.isdigit()]
+    return bool(keys) and keys[-1].endswith("ZoneId")
 
 
 def _check_subsets(options: SnapshotOptions, found_types: set[str], found_keys: set[str]) -> None:
