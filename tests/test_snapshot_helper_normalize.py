@@ -271,6 +271,49 @@ def test_dummy_values_of_lookups_warn_with_where(value: str) -> None:
         normalize_template(template)
 
 
+def test_a_hosted_zone_lookups_dummy_id_warns_where_a_zone_id_goes() -> None:
+    record = {"Type": "AWS::Route53::RecordSet", "Properties": {"HostedZoneId": "DUMMY"}}
+    with pytest.warns(
+        CdkSnapshotWarning, match=r"'DUMMY' at Resources\.R\.Properties\.HostedZoneId"
+    ):
+        normalize_template({"Resources": {"R": record}})
+
+
+def test_a_users_own_dummy_word_does_not_warn(recwarn: pytest.WarningsRecorder) -> None:
+    queue = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "DUMMY"}}
+    normalize_template({"Resources": {"Q": queue}, "Outputs": {"O": {"Value": "TEST"}}})
+    assert not [w for w in recwarn if issubclass(w.category, CdkSnapshotWarning)]
+
+
+def test_a_join_part_with_a_lookups_dummy_arn_warns() -> None:
+    arn = {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::123456789012:role/DUMMY_ARN"]]
+    }
+    with pytest.warns(CdkSnapshotWarning, match=r"role/DUMMY_ARN' at Outputs\.Role\.Value"):
+        normalize_template({"Resources": {}, "Outputs": {"Role": {"Value": arn}}})
+
+
+def test_the_same_hash_in_a_nested_stack_gets_the_parents_name() -> None:
+    nested = StackTemplate({"Resources": {"Fn": function(f"{H1}.zip")}}, {"Fn": "S/N/Fn/Resource"})
+    parent = StackTemplate(
+        {"Resources": {"Fn": function(f"{H1}.zip")}}, {"Fn": "S/Fn/Resource"}, {"S/N": nested}
+    )
+    out = normalize_template(parent)
+    inner = out["NestedStacks"]["S/N"]["Resources"]["Fn"]["Properties"]["Code"]["S3Key"]
+    assert inner == out["Resources"]["Fn"]["Properties"]["Code"]["S3Key"] == "[ASSET S/Fn].zip"
+
+
+def test_an_assets_own_path_names_it_and_names_stay_apart() -> None:
+    template = {"Resources": {"Dep": {
+        "Type": "Custom::CDKBucketDeployment",
+        "Properties": {"SourceBucketNames": [BUCKET, BUCKET],
+                       "SourceObjectKeys": [f"{H1}.zip", f"{H2}.zip"]},
+    }}}  # fmt: skip
+    stack = StackTemplate(template, {"Dep": "S/Dep/Default"}, assets={H2: ("S/Dep",)})
+    keys = normalize_template(stack)["Resources"]["Dep"]["Properties"]["SourceObjectKeys"]
+    assert keys == ["[ASSET S/Dep #2].zip", "[ASSET S/Dep].zip"]
+
+
 def test_an_api_deployment_id_hash_is_masked_with_current_version() -> None:
     lid = "RestDeployment633E6720" + "a" * 32
     template = {
