@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .log_policy import LogPolicy as LogPolicy
     from .policy import RestartPolicy as RestartPolicy
     from .program import Program as Program
+    from .program import SecretField as SecretField
     from .program import render_program as render_program
     from .supervisor_install import SupervisorInstall as SupervisorInstall
     from .supervisor_programs import SupervisorPrograms as SupervisorPrograms
@@ -34,6 +35,7 @@ _EXPORTS = {
     "WorkerScaling": ".worker_scaling",
     "Program": ".program",
     "render_program": ".program",
+    "SecretField": ".program",
     "SupervisorInstall": ".supervisor_install",
     "SupervisorPrograms": ".supervisor_programs",
 }
