@@ -3,10 +3,10 @@
 Each daemon gets one stop signal (SIGINT or SIGTERM at random) a random 0-30 ms after it says it is
 ready, while it polls with ``life.wait(0)`` or ``life.wait(0.001)``, blocks in a read (inside
 ``life.interruptible()``, or in a zero-argument ``main``), loops on ``time.sleep(0.001)`` in a
-zero-argument ``main``, or floods stderr. A *hang* is a daemon
-still alive ``STOP_TIMEOUT`` seconds after the signal; a *lost stop* is one that exited otherwise
-than by the graceful stop (exit 0 and a ``stopped`` line). The test counts them; it asserts no
-durations, so a loaded machine only makes it slower.
+zero-argument ``main``, waits for the next item of ``life.aitems``, or floods stderr. A *hang* is
+a daemon still alive ``STOP_TIMEOUT`` seconds after the signal; a *lost stop* is one that exited
+otherwise than by the graceful stop (exit 0 and a ``stopped`` line). The test counts them; it
+asserts no durations, so a loaded machine only makes it slower.
 
 The normal suite sends ``RUNTIME_STRESS_SIGNALS`` signals (default 40). The full run of 1,000 is
 heavy: ``RUNTIME_STRESS_SIGNALS=1000 flock /tmp/heavy.lock .venv/bin/pytest -p no:xdist -s
@@ -67,6 +67,17 @@ MODES = {
             print("ready", flush=True)
             while True:
                 time.sleep(0.001)
+        """,
+    "aitems": """
+        import asyncio
+        async def source():
+            while True:
+                await asyncio.sleep(0.001)
+                yield 1
+        async def main(life):
+            print("ready", flush=True)
+            async for message in life.aitems(source()):
+                pass
         """,
     "flood": """
         import itertools, sys
