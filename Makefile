@@ -59,7 +59,7 @@ pytest: deps system-deps
 test: lint pytest
 
 
-# Benchmarks (about 10 minutes): results in bench/RESULTS.md.
+# Benchmarks (about 40 minutes on 2 cores): measured blocks of bench/RESULTS.md; `python -m bench NAME` runs one.
 bench: deps
 	$(BIN)/python -m bench
 

@@ -1,11 +1,20 @@
-"""``make bench``: every benchmark, printed and written to bench/RESULTS.md."""
+"""``make bench``: every benchmark, printed and written to bench/RESULTS.md.
+
+RESULTS.md keeps the prose around each benchmark; what a run measures goes between the markers
+``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` and is replaced by the next run (a block
+whose markers are missing is appended). ``python -m bench NAME ...`` runs only those benchmarks;
+the names are those of ``BENCHES``.
+"""
 
 from __future__ import annotations
 
 import datetime
+import os
 import platform
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -22,13 +31,9 @@ def versions() -> str:
     return f"Python {platform.python_version()}, Node {node}, {packages}"
 
 
-def main() -> None:
-    sections = [
-        "# Benchmark results",
-        "",
-        f"Recorded {datetime.date.today().isoformat()} on {platform.machine()}, "
-        f"{_cpus()} cores; {versions()}. Reproduce with `make bench`.",
-    ]
+def core() -> str:
+    """The renderer, synth overhead, checks cost and supervisor crash-loop sections."""
+    sections: list[str] = []
     print("render ...", file=sys.stderr)
     thousand = render.render_thousand()
     doc_max, doc_200 = render.capacity(render.doc_program)
@@ -55,7 +60,7 @@ def main() -> None:
         "## Synth overhead: WorkerService against the same resources by hand",
         "",
         "Median of 5 alternating runs, each a fresh process; `CDK_VALIDATION=false`. "
-        "Target: at most 1.10x, linear in N. Alarms (3 rules and 3 alarms a service) are "
+        "Target: at most 1.10x, linear in N. Alarms (a metric filter and alarms a service) are "
         "measured separately, since the hand-written services have none. Peak RSS is the "
         "Python process plus the jsii kernel (node).",
         "",
@@ -89,15 +94,81 @@ def main() -> None:
         "",
         crashloop.table(results, 30),
     ]
-    text = "\n".join(sections) + "\n"
-    (HERE / "RESULTS.md").write_text(text)
-    print(text)
+    return "\n".join(sections).strip("\n")
 
 
 def _cpus() -> int:
-    import os
-
     return os.cpu_count() or 0
+
+
+class Command:
+    """A benchmark that prints its own results: its output, verbatim, is the block."""
+
+    def __init__(self, *argv: str, env: dict[str, str] | None = None) -> None:
+        self.argv = argv
+        self.env = env or {}
+
+    def __call__(self) -> str:
+        result = subprocess.run(
+            [sys.executable, *self.argv],
+            cwd=HERE.parent,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        output = (result.stdout + result.stderr).strip()
+        status = "" if result.returncode == 0 else f" (exit {result.returncode})"
+        return f"`python {' '.join(self.argv)}`{status}:\n\n```text\n{output}\n```"
+
+
+# The core block's modules; every other benchmark module runs as a Command.
+CORE_MODULES = ("render", "synth", "crashloop")
+
+BENCHES: dict[str, Callable[[], str]] = {
+    "core": core,
+    "fleet": Command("-m", "bench.synth"),
+    "host-outage": Command("-m", "bench.host_outage"),
+    "backoff-cpu": Command("-m", "bench.backoff_cpu"),
+    "respawn": Command("-m", "bench.respawn_stop"),
+    "ecs-crashloop": Command("-m", "bench.ecs_crashloop"),
+    "runtime-stress": Command(
+        "-m",
+        "pytest",
+        "-p",
+        "no:xdist",
+        "-q",
+        "-s",
+        "tests/test_runtime_stress.py",
+        env={"RUNTIME_STRESS_SIGNALS": "1000"},
+    ),
+}
+
+
+def replace_block(text: str, name: str, block: str) -> str:
+    """``text`` with the block between ``name``'s markers replaced (appended when missing)."""
+    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    today = datetime.date.today().isoformat()
+    stamp = f"Measured {today} on {platform.machine()}, {_cpus()} cores; {versions()}."
+    body = f"{begin}\n{stamp}\n\n{block}\n{end}"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        return pattern.sub(lambda _: body, text)
+    return f"{text.rstrip()}\n\n## {name}\n\n{body}\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    names = list(sys.argv[1:] if argv is None else argv) or list(BENCHES)
+    unknown = sorted(set(names) - set(BENCHES))
+    if unknown:
+        raise SystemExit(f"unknown benchmarks {unknown}; known: {sorted(BENCHES)}")
+    results = HERE / "RESULTS.md"
+    for name in names:
+        print(f"== {name} ...", file=sys.stderr)
+        block = BENCHES[name]()
+        print(block)
+        text = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"
+        results.write_text(replace_block(text, name, block), encoding="utf-8")
 
 
 if __name__ == "__main__":
