@@ -50,8 +50,19 @@ async def async_main(life):
         pass
     (folder / "done").write_text("async")
 
+def threads_main(life):
+    import queue, threading
+    work = queue.Queue()
+    def consumer():  # a non-daemon worker that never returns
+        while True:
+            work.get()
+    threading.Thread(target=consumer, name="consumer").start()
+    (folder / "started").write_text("threads")
+    while not life.wait(0.5):
+        work.put(1)
+
 mode = (folder / "mode").read_text().strip()
-entry = {"zero-arg": zero_arg_main, "async": async_main}.get(mode, main)
+entry = {"zero-arg": zero_arg_main, "async": async_main, "threads": threads_main}.get(mode, main)
 runtime.run(entry, handled={ConcurrencyException: "WARNING"})
 """
 
@@ -116,7 +127,7 @@ def test_stop_signal_finishes_the_item_and_exits_zero(tmp_path: Path) -> None:
     assert stop[0]["signal"] == "SIGINT"  # the policy's stop signal
 
 
-@pytest.mark.parametrize("mode", ["zero-arg", "async"])
+@pytest.mark.parametrize("mode", ["zero-arg", "async", "threads"])
 def test_stop_of_a_zero_argument_or_async_main_exits_zero(tmp_path: Path, mode: str) -> None:
     policy = RestartPolicy(start_window=1, stop_timeout=30)
     with start_daemon(tmp_path, mode, policy) as supervisord:
@@ -129,4 +140,6 @@ def test_stop_of_a_zero_argument_or_async_main_exits_zero(tmp_path: Path, mode: 
         assert supervisord.state("daemon:daemon-0") == "STOPPED"
     assert "stopped: daemon-0 (exit status 0)" in supervisord.log()
     stop = events(tmp_path / "daemon-0.err.log")
-    assert [event["event"] for event in stop] == ["stop-requested", "stopped"]
+    # a non-daemon thread still running is named, not waited for until the SIGKILL
+    abandoned = ["threads-abandoned"] if mode == "threads" else []
+    assert [event["event"] for event in stop] == ["stop-requested", "stopped", *abandoned]
