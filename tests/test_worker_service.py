@@ -360,7 +360,11 @@ def test_fargate_cpu_that_does_not_exist() -> None:
 
 
 def test_fargate_memory_that_does_not_fit_the_cpu() -> None:
-    _refused(r"memory_limit_mib=1536: does not go with cpu=256.*512..2048", memory_limit_mib=1536)
+    _refused(
+        r"memory_limit_mib=1536: does not go with cpu=256 on Fargate\. Fix: give one of "
+        r"512, 1024, 2048 \(MiB\)",
+        memory_limit_mib=1536,
+    )
 
 
 def test_ec2_memory_below_container_minimum() -> None:
@@ -483,3 +487,16 @@ def test_service_name_subnets_security_groups_and_public_ip() -> None:
             },
         },
     )
+
+
+def test_durations_and_enum_likes_are_shown_readably() -> None:
+    text = _refused(
+        r"heartbeat_max_age=120 s: only applies",
+        health_check=ecs.HealthCheck(command=["CMD", "true"]),
+        heartbeat_max_age=Duration.minutes(2),
+        runtime_platform=ecs.RuntimePlatform(
+            operating_system_family=ecs.OperatingSystemFamily.WINDOWS_SERVER_2022_CORE
+        ),
+    )
+    assert "operating_system_family=OperatingSystemFamily.WINDOWS_SERVER_2022_CORE: is not " in text
+    assert "object at 0x" not in text

@@ -127,6 +127,48 @@ def test_cluster_default_strategy_sets_neither_launch_type_nor_strategy() -> Non
     assert "CapacityProviderStrategy" not in service
 
 
+def _associations(template: Template) -> str:
+    (logical_id,) = template.find_resources("AWS::ECS::ClusterCapacityProviderAssociations")
+    return str(logical_id)
+
+
+@pytest.mark.parametrize(
+    "capacity",
+    [WorkerCapacity.fargate_spot(), WorkerCapacity.cluster_default()],
+    ids=["strategy", "cluster-default"],
+)
+def test_a_service_with_providers_waits_for_the_cluster_associations(
+    capacity: WorkerCapacity,
+) -> None:
+    # containers-roadmap #631: the service fails when created before the association
+    stack, cluster = _cluster(enable_fargate_capacity_providers=True)
+    cluster.add_default_capacity_provider_strategy(
+        [ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=1)]
+    )
+    _, template = _build(stack, cluster, capacity=capacity)
+    template.has_resource(
+        "AWS::ECS::Service", {"DependsOn": Match.array_with([_associations(template)])}
+    )
+
+
+def test_an_asg_provider_service_waits_for_the_cluster_associations() -> None:
+    stack, cluster = _cluster()
+    provider = _asg_provider(stack, cluster)
+    _, template = _build(
+        stack,
+        cluster,
+        capacity=WorkerCapacity.providers(
+            ecs.CapacityProviderStrategy(
+                capacity_provider=provider.capacity_provider_name, weight=1
+            )
+        ),
+        memory_limit_mib=1024,
+    )
+    template.has_resource(
+        "AWS::ECS::Service", {"DependsOn": Match.array_with([_associations(template)])}
+    )
+
+
 @pytest.mark.parametrize(
     ("mode", "rendered"), [(ecs.NetworkMode.BRIDGE, "bridge"), (ecs.NetworkMode.HOST, "host")]
 )
@@ -316,5 +358,122 @@ def test_capacity_of_the_wrong_type() -> None:
 
 
 def test_worker_capacity_checks_on_its_own() -> None:
-    with pytest.raises(PolicyError, match=r"(?s)^WorkerCapacity: 1 problem:.*network_mode"):
-        WorkerCapacity(network_mode=ecs.NetworkMode.HOST)
+    capacity = WorkerCapacity(network_mode=ecs.NetworkMode.HOST)
+    assert [item.field for item in capacity.problems.items] == ["network_mode"]
+
+
+def _asg_default_cluster() -> tuple[Stack, ecs.Cluster]:
+    stack, cluster = _cluster()
+    provider = _asg_provider(stack, cluster)
+    cluster.add_default_capacity_provider_strategy(
+        [ecs.CapacityProviderStrategy(capacity_provider=provider.capacity_provider_name, weight=1)]
+    )
+    return stack, cluster
+
+
+def test_cluster_default_on_asg_providers_runs_an_ec2_task_definition() -> None:
+    stack, cluster = _asg_default_cluster()
+    worker, template = _build(stack, cluster, capacity=WorkerCapacity.cluster_default())
+    assert isinstance(worker.service, ecs.Ec2Service)
+    template.has_resource_properties(
+        "AWS::ECS::TaskDefinition", {"RequiresCompatibilities": ["EC2"]}
+    )
+
+
+def test_cluster_default_fargate_that_contradicts_the_cluster() -> None:
+    stack, cluster = _asg_default_cluster()
+    with pytest.raises(
+        PolicyError,
+        match=r"capacity='cluster_default\(fargate=True\)': contradicts the cluster's default "
+        r"strategy, which holds Auto Scaling group providers",
+    ):
+        _build(stack, cluster, capacity=WorkerCapacity.cluster_default(fargate=True))
+
+
+def test_cluster_default_on_fargate_spot_refuses_arm64() -> None:
+    stack, cluster = _cluster(enable_fargate_capacity_providers=True)
+    cluster.add_default_capacity_provider_strategy(
+        [ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=1)]
+    )
+    with pytest.raises(PolicyError, match=r"cpu_architecture='ARM64': .*Fargate Spot"):
+        _build(
+            stack,
+            cluster,
+            capacity=WorkerCapacity.cluster_default(),
+            runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.ARM64),
+        )
+
+
+def test_strategy_whose_weights_are_all_zero() -> None:
+    _refused(
+        r"capacity_provider_strategies=\['FARGATE_SPOT weight=0'\]: gives every provider weight "
+        r"0.*Fix: give at least one provider weight=1",
+        cluster_props={"enable_fargate_capacity_providers": True},
+        capacity_provider_strategies=[
+            ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=0)
+        ],
+    )
+
+
+def test_strategy_with_one_weightless_provider_and_a_base_is_accepted() -> None:
+    stack, cluster = _cluster(enable_fargate_capacity_providers=True)
+    _, template = _build(
+        stack,
+        cluster,
+        capacity_provider_strategies=[
+            ecs.CapacityProviderStrategy(capacity_provider="FARGATE", base=1, weight=0)
+        ],
+    )
+    assert _service(template)["CapacityProviderStrategy"] == [
+        {"CapacityProvider": "FARGATE", "Base": 1, "Weight": 0}
+    ]
+
+
+def test_strategy_that_lists_a_provider_twice() -> None:
+    _refused(
+        r"lists FARGATE more than once; ECS takes each provider once",
+        cluster_props={"enable_fargate_capacity_providers": True},
+        capacity_provider_strategies=[
+            ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1),
+            ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=2),
+        ],
+    )
+
+
+def test_asg_provider_off_the_cluster_is_named_by_its_path() -> None:
+    stack, cluster = _cluster()
+    group = autoscaling.AutoScalingGroup(
+        stack,
+        "Hosts",
+        vpc=cluster.vpc,
+        instance_type=ec2.InstanceType("t3.small"),
+        machine_image=ecs.EcsOptimizedImage.amazon_linux2023(),
+        max_capacity=2,
+    )
+    provider = ecs.AsgCapacityProvider(stack, "Provider", auto_scaling_group=group)
+    with pytest.raises(
+        PolicyError, match=r"capacity=\[AsgCapacityProvider Test/Provider\]: are not capacity"
+    ):
+        _build(
+            stack,
+            cluster,
+            capacity=WorkerCapacity.providers(
+                ecs.CapacityProviderStrategy(
+                    capacity_provider=provider.capacity_provider_name, weight=1
+                )
+            ),
+        )
+
+
+def test_capacity_problems_join_the_service_problems_under_its_path() -> None:
+    stack, cluster = _cluster()
+    with pytest.raises(PolicyError) as caught:
+        _build(
+            stack,
+            cluster,
+            capacity=WorkerCapacity(network_mode=ecs.NetworkMode.HOST),
+            memory_limit_mib=100,
+        )
+    text = str(caught.value)
+    assert text.startswith("WorkerService Test/Worker: 2 problems:")
+    assert "  - capacity.network_mode=NetworkMode.HOST: is not awsvpc" in text

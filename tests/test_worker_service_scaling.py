@@ -91,11 +91,11 @@ def test_queue_depth_steps_are_queue_processing_services(queue_scaled: Any) -> N
 def test_scale_out_backlog_and_cpu_on_the_queue() -> None:
     _, template = _build(
         lambda queue: WorkerScaling.queue_depth(
-            queue, max_capacity=4, min_capacity=0, scale_out_backlog=20, cpu_target_percent=60
+            queue, max_capacity=4, min_capacity=1, scale_out_backlog=20, cpu_target_percent=60
         )
     )
     template.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 0, "MaxCapacity": 4}
+        "AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 1, "MaxCapacity": 4}
     )
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
@@ -153,6 +153,7 @@ def test_schedules() -> None:
                 time_zone=None,
             ),
             max_capacity=5,
+            min_capacity=0,
         )
     )
     template.has_resource_properties(
@@ -200,8 +201,9 @@ def test_scaling_of_the_wrong_type() -> None:
 
 
 def _scaling_refused(match: str, **props: Any) -> None:
-    with pytest.raises(PolicyError, match=r"(?s)^WorkerScaling: .*" + match):
-        WorkerScaling(**props)
+    # WorkerScaling's problems are reported by the service that uses it, under its path
+    with pytest.raises(PolicyError, match=r"(?s)^WorkerService Test/Worker: .*scaling\." + match):
+        _build(WorkerScaling(**props))
 
 
 def test_min_above_max() -> None:
@@ -237,7 +239,9 @@ def test_percent_out_of_range(percent: object) -> None:
 
 
 def test_no_trigger_at_all() -> None:
-    _scaling_refused(r"are all unset, so nothing would ever change the task count", max_capacity=2)
+    _scaling_refused(
+        r".*are all unset, so nothing would ever change the task count", max_capacity=2
+    )
 
 
 def test_queue_that_is_not_a_queue() -> None:
@@ -245,9 +249,8 @@ def test_queue_that_is_not_a_queue() -> None:
 
 
 def test_scale_out_backlog_below_one() -> None:
-    _, _, queue = _stack()
     with pytest.raises(PolicyError, match=r"scale_out_backlog=0: is below 1"):
-        WorkerScaling.queue_depth(queue, max_capacity=2, scale_out_backlog=0)
+        _build(lambda queue: WorkerScaling.queue_depth(queue, max_capacity=2, scale_out_backlog=0))
 
 
 def test_schedules_of_the_wrong_type() -> None:
@@ -322,15 +325,21 @@ def test_backlog_per_task_needs_container_insights() -> None:
 
 
 def test_backlog_per_task_needs_a_running_task_to_divide_by() -> None:
-    _, _, queue = _stack()
     with pytest.raises(PolicyError, match=r"min_capacity=0: is 0, and backlog per task divides"):
-        WorkerScaling.queue_backlog_per_task(queue, 20, max_capacity=5, min_capacity=0)
+        _build(
+            lambda queue: WorkerScaling.queue_backlog_per_task(
+                queue, 20, max_capacity=5, min_capacity=0
+            )
+        )
 
 
 def test_backlog_per_task_and_steps_together() -> None:
-    _, _, queue = _stack()
     with pytest.raises(PolicyError, match=r"pick steps or target tracking for the queue"):
-        WorkerScaling(queue=queue, max_capacity=3, scale_out_backlog=10, target_backlog_per_task=5)
+        _build(
+            lambda queue: WorkerScaling(
+                queue=queue, max_capacity=3, scale_out_backlog=10, target_backlog_per_task=5
+            )
+        )
 
 
 def test_backlog_per_task_without_a_queue() -> None:
@@ -340,6 +349,65 @@ def test_backlog_per_task_without_a_queue() -> None:
 
 
 def test_backlog_per_task_below_one() -> None:
-    _, _, queue = _stack()
     with pytest.raises(PolicyError, match=r"target_backlog_per_task=0: is below 1"):
-        WorkerScaling.queue_backlog_per_task(queue, 0, max_capacity=5)
+        _build(lambda queue: WorkerScaling.queue_backlog_per_task(queue, 0, max_capacity=5))
+
+
+def _at(
+    hour: str, *, min_capacity: int | None = None, max_capacity: int | None = None
+) -> appscaling.ScalingSchedule:
+    return appscaling.ScalingSchedule(
+        schedule=appscaling.Schedule.cron(hour=hour, minute="0"),
+        min_capacity=min_capacity,
+        max_capacity=max_capacity,
+    )
+
+
+def test_schedule_min_above_its_max() -> None:
+    _scaling_refused(
+        r"schedules\[0\]\.min_capacity=4: is above the schedule's max_capacity \(2\)",
+        schedules=[_at("8", min_capacity=4, max_capacity=2)],
+        max_capacity=5,
+    )
+
+
+def test_schedule_outside_the_declared_range() -> None:
+    _scaling_refused(
+        r"schedules\[0\]\.max_capacity=9: is outside the scaling's min_capacity\.\.max_capacity "
+        r"\(1\.\.5\)",
+        schedules=[_at("8", max_capacity=9)],
+        max_capacity=5,
+    )
+
+
+def test_schedule_that_changes_nothing() -> None:
+    _scaling_refused(r"schedules\[0\]=.*changes nothing", schedules=[_at("8")], max_capacity=5)
+
+
+def test_queue_steps_from_zero_tasks_need_a_one_message_step() -> None:
+    with pytest.raises(
+        PolicyError,
+        match=r"scaling\.min_capacity=0: is 0 with the queue steps.*scale_out_backlog=100 "
+        r"visible messages.*Fix: give min_capacity=1, or scale_out_backlog=1",
+    ):
+        _build(lambda queue: WorkerScaling.queue_depth(queue, max_capacity=4, min_capacity=0))
+
+
+def test_queue_steps_from_zero_with_a_one_message_step() -> None:
+    _, template = _build(
+        lambda queue: WorkerScaling.queue_depth(
+            queue, max_capacity=4, min_capacity=0, scale_out_backlog=1
+        )
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 0, "MaxCapacity": 4}
+    )
+
+
+def test_scaling_problems_join_the_service_problems_under_its_path() -> None:
+    with pytest.raises(PolicyError) as caught:
+        _build(WorkerScaling.cpu(50, max_capacity=2, min_capacity=5), cpu=300, memory_limit_mib=100)
+    text = str(caught.value)
+    assert text.startswith("WorkerService Test/Worker: 2 problems:")
+    assert "  - cpu=300: is not a Fargate task size" in text
+    assert "  - scaling.min_capacity=5: is above max_capacity (2)" in text

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 
+from aws_cdk import Duration
 from aws_cdk import aws_ecs as ecs
+from constructs import Construct
 
 from ._ecs_alarms import (
     ALARM_PERIOD_SECONDS,
@@ -25,6 +28,60 @@ from .worker_scaling import WorkerScaling
 HEALTH_START_PERIOD_MAX = 300
 FARGATE_EPHEMERAL_GIB = (21, 200)
 _FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
+
+
+class Shown(str):
+    """A value as the message shows it: without the quotes ``repr`` would add."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def readable(value: object) -> object:
+    """``Duration.seconds(1)`` as ``1 s``, ``OperatingSystemFamily.WINDOWS_SERVER_2022_CORE`` and
+    ``NetworkMode.BRIDGE`` by name, rather than jsii's ``<aws_cdk.Duration object at 0x..>``."""
+    if isinstance(value, Duration):
+        try:
+            return Shown(f"{to_seconds(value):g} s")
+        except UnitError:
+            return Shown("a Duration token")
+    if isinstance(value, enum.Enum):
+        return Shown(f"{type(value).__name__}.{value.name}")
+    kind = type(value)
+    if getattr(value, "__jsii_ref__", None) is not None and kind.__module__.startswith("aws_cdk"):
+        for name in dir(kind):
+            if name.isupper() and same_object(getattr(kind, name, None), value):
+                return Shown(f"{kind.__name__}.{name}")
+    return value
+
+
+class ReadableProblems(Problems):
+    """WorkerService's problems, each value shown as ``readable`` shows it."""
+
+    def add(self, field_name: str, value: object, reason: str, fix: str) -> None:
+        super().add(field_name, readable(value), reason, fix)
+
+    def extend(self, other: Problems, prefix: str = "") -> None:
+        for item in other.items:
+            self.add(f"{prefix}{item.field}", item.value, item.reason, item.fix)
+
+
+def provider_names(cluster: object, names: Sequence[str]) -> list[object]:
+    """Capacity provider names for a message: an ``AsgCapacityProvider``'s name is a token
+    until deploy, so it is shown by the construct's path."""
+    if not any(is_unresolved(name) for name in names) or not isinstance(cluster, Construct):
+        return list(names)
+    by_token = {
+        child.capacity_provider_name: child.node.path
+        for child in cluster.node.root.node.find_all()
+        if isinstance(child, ecs.AsgCapacityProvider)
+    }
+    return [
+        Shown(f"AsgCapacityProvider {by_token[name]}") if name in by_token else name
+        for name in names
+    ]
 
 
 def check_count(problems: Problems, name: str, value: object, *, minimum: int) -> None:
@@ -54,8 +111,7 @@ def check_fargate_size(problems: Problems, cpu: object, memory: object) -> None:
             "memory_limit_mib",
             memory,
             f"does not go with cpu={cpu} on Fargate",
-            f"give one of {memories[0]}..{memories[-1]} in steps of "
-            f"{memories[1] - memories[0]} MiB",
+            f"give one of {', '.join(str(size) for size in memories)} (MiB), or another cpu",
         )
 
 
@@ -177,6 +233,36 @@ def check_buffer(problems: Problems, size: object) -> None:
         )
 
 
+def read_cluster_default(
+    problems: Problems, cluster: object, capacity: WorkerCapacity, field: str
+) -> WorkerCapacity:
+    """``cluster_default()`` runs on whatever the cluster's default strategy names: read Fargate
+    or EC2 from it (the task definition's compatibility and every Fargate check follow)."""
+    if not capacity.uses_cluster_default or not isinstance(cluster, ecs.Cluster):
+        return capacity
+    strategies = list(cluster.default_capacity_provider_strategy)
+    if not strategies:
+        return capacity  # check_cluster_capacity reports it
+    derived = capacity.on_cluster_default(strategies)
+    declared = capacity.declared_fargate
+    if declared is not None and declared != derived.fargate:
+        problems.add(
+            field,
+            f"cluster_default(fargate={declared})",
+            "contradicts the cluster's default strategy, which holds "
+            + ("Fargate providers" if derived.fargate else "Auto Scaling group providers"),
+            "leave fargate unset: it is read from the cluster",
+        )
+    if derived.fargate and derived.network_mode != ecs.NetworkMode.AWS_VPC:
+        problems.add(
+            "network_mode",
+            readable(derived.network_mode),
+            "is not awsvpc, and the cluster's default strategy runs the tasks on Fargate",
+            "leave network_mode unset on Fargate, or give the cluster an EC2 default strategy",
+        )
+    return derived
+
+
 def check_cluster_capacity(
     problems: Problems, cluster: object, capacity: WorkerCapacity, field: str
 ) -> None:
@@ -207,7 +293,7 @@ def check_cluster_capacity(
         fargate = all(name in _FARGATE_PROVIDERS for name in missing)
         problems.add(
             field,
-            missing,
+            provider_names(cluster, missing),
             "are not capacity providers of the cluster",
             "create the cluster with enable_fargate_capacity_providers=True"
             if fargate
@@ -240,14 +326,18 @@ def check_platform(
                 )
             spot = any(
                 strategy.capacity_provider == "FARGATE_SPOT"
-                for strategy in capacity.capacity_provider_strategies or ()
+                for strategy in (
+                    *(capacity.capacity_provider_strategies or ()),
+                    *capacity.default_strategies,
+                )
             )
             if spot and same_object(platform.cpu_architecture, ecs.CpuArchitecture.ARM64):
                 problems.add(
                     "runtime_platform.cpu_architecture",
                     "ARM64",
                     "is not supported by Fargate Spot, which runs X86_64 tasks only",
-                    "use FARGATE instead of FARGATE_SPOT for ARM64, or an X86_64 image",
+                    "use FARGATE instead of FARGATE_SPOT for ARM64 (on the service, or in the "
+                    "cluster's default strategy for cluster_default()), or an X86_64 image",
                 )
     if ephemeral_storage_gib is not None and not is_unresolved(ephemeral_storage_gib):
         low, high = FARGATE_EPHEMERAL_GIB

@@ -119,6 +119,13 @@ def build_service(scope: Construct, spec: ServiceSpec) -> ecs.BaseService:
     else:
         service = ecs.Ec2Service(scope, "Service", **common)
     record_policy(scope, spec.policy)
+    if strategies is not None and isinstance(spec.cluster, ecs.Cluster):
+        # A service with a strategy fails to create when its provider is not yet associated
+        # with the cluster, and CloudFormation knows no order between the two: the service
+        # must depend on the AWS::ECS::ClusterCapacityProviderAssociations (containers-roadmap
+        # #631). CDK makes that resource in an aspect at synth, so depend on the cluster's
+        # whole subtree, which then holds it.
+        service.node.add_dependency(spec.cluster)
     cfn_service = service.node.default_child
     assert isinstance(cfn_service, ecs.CfnService)
     if capacity.uses_cluster_default:

@@ -91,7 +91,7 @@ def _path(scope: Construct, construct_id: str) -> str:
 def resolve(scope: Construct, construct_id: str, props: Mapping[str, Any]) -> Resolved:
     """Check every prop, raise one PolicyError naming all problems, or return them resolved."""
     p = props
-    problems = Problems(lambda: f"WorkerService {_path(scope, construct_id)}")
+    problems = checks.ReadableProblems(lambda: f"WorkerService {_path(scope, construct_id)}")
     # A wrong type is reported below; the defaults stand in so that the other checks still run.
     given_policy = p["restart_policy"]
     policy = given_policy if isinstance(given_policy, RestartPolicy) else _DEFAULT_POLICY
@@ -99,10 +99,14 @@ def resolve(scope: Construct, construct_id: str, props: Mapping[str, Any]) -> Re
     log_policy = given_logs if isinstance(given_logs, LogPolicy) else _DEFAULT_LOG_POLICY
     check_policies(problems, given_policy, given_logs)
 
-    capacity = _capacity(problems, p)
+    capacity = checks.read_cluster_default(
+        problems, p["cluster"], _capacity(problems, p), _capacity_field(p)
+    )
     cpu = DEFAULT_CPU if p["cpu"] is None else p["cpu"]
     memory = DEFAULT_MEMORY_MIB if p["memory_limit_mib"] is None else p["memory_limit_mib"]
     scaling = p["scaling"]
+    if isinstance(scaling, WorkerScaling):
+        problems.extend(scaling.problems, prefix="scaling.")
     desired = p["desired_count"]
     if scaling is None and desired is None:
         desired = 1
@@ -246,8 +250,10 @@ def _capacity(problems: Problems, p: Mapping[str, Any]) -> WorkerCapacity:
                 "give capacity=WorkerCapacity(...) or the keyword arguments, not both",
             )
         else:
+            problems.extend(given.problems, prefix="capacity.")
             return given
     capacity = WorkerCapacity.__new__(WorkerCapacity)
+    capacity.problems = Problems("WorkerCapacity")
     resolve_capacity(
         problems,
         capacity,

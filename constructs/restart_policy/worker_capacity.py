@@ -16,6 +16,8 @@ from ._errors import Problems
 __all__ = ["WorkerCapacity"]
 
 _FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
+#: "A capacity provider strategy may contain a maximum of 6 capacity providers" (ECS API).
+MAX_STRATEGY_PROVIDERS = 6
 _NETWORK_MODES = (ecs.NetworkMode.AWS_VPC, ecs.NetworkMode.BRIDGE, ecs.NetworkMode.HOST)
 
 
@@ -41,19 +43,29 @@ class WorkerCapacity:
 
     __slots__ = (
         "capacity_provider_strategies",
+        "declared_fargate",
+        "default_strategies",
         "fargate",
         "launch_type",
         "network_mode",
         "platform_version",
+        "problems",
         "uses_cluster_default",
     )
 
     launch_type: ecs.LaunchType | None
     capacity_provider_strategies: tuple[ecs.CapacityProviderStrategy, ...] | None
     uses_cluster_default: bool
+    #: ``cluster_default(fargate=...)`` as given (None: read it from the cluster).
+    declared_fargate: bool | None
+    #: The cluster's default strategy, once read from a cluster made in the app.
+    default_strategies: tuple[ecs.CapacityProviderStrategy, ...]
     fargate: bool
     network_mode: ecs.NetworkMode
     platform_version: ecs.FargatePlatformVersion | None
+    #: What is wrong with these settings; the ``WorkerService`` that uses them reports it with
+    #: its own problems, under its path, in one ``PolicyError``.
+    problems: Problems
 
     def __init__(
         self,
@@ -63,7 +75,7 @@ class WorkerCapacity:
         network_mode: ecs.NetworkMode | None = None,
         platform_version: ecs.FargatePlatformVersion | None = None,
         _cluster_default: bool = False,
-        _cluster_default_fargate: bool = True,
+        _cluster_default_fargate: bool | None = None,
     ) -> None:
         problems = Problems("WorkerCapacity")
         resolve_capacity(
@@ -76,7 +88,7 @@ class WorkerCapacity:
             cluster_default=_cluster_default,
             cluster_default_fargate=_cluster_default_fargate,
         )
-        problems.raise_if_any()
+        self.problems = problems
 
     @classmethod
     def fargate_on_demand(
@@ -127,17 +139,32 @@ class WorkerCapacity:
 
     @classmethod
     def cluster_default(
-        cls, *, fargate: bool = True, network_mode: ecs.NetworkMode | None = None
+        cls, *, fargate: bool | None = None, network_mode: ecs.NetworkMode | None = None
     ) -> WorkerCapacity:
         """The cluster's default capacity provider strategy (no launch type, no strategy on the
-        service). ``fargate`` says which kind of providers it holds, for the task definition."""
+        service). ``fargate`` says which kind of providers it holds, for the task definition.
+        Default: read from the cluster's default strategy when the cluster is made in the app
+        (a ``PolicyError`` when ``fargate`` contradicts it); Fargate for an imported cluster."""
         return cls(
             network_mode=network_mode, _cluster_default=True, _cluster_default_fargate=fargate
         )
 
+    def on_cluster_default(
+        self, strategies: Sequence[ecs.CapacityProviderStrategy]
+    ) -> WorkerCapacity:
+        """This ``cluster_default()`` capacity with the kind read from the cluster's default
+        ``strategies`` (a copy: one capacity object may serve workers on several clusters)."""
+        copy = WorkerCapacity.__new__(WorkerCapacity)
+        for name in self.__slots__:
+            setattr(copy, name, getattr(self, name))
+        copy.default_strategies = tuple(strategies)
+        if strategies:
+            copy.fargate = strategies[0].capacity_provider in _FARGATE_PROVIDERS
+        return copy
+
     def __repr__(self) -> str:
         if self.uses_cluster_default:
-            return f"WorkerCapacity.cluster_default(fargate={self.fargate})"
+            return f"WorkerCapacity.cluster_default(fargate={self.declared_fargate})"
         if self.capacity_provider_strategies is not None:
             names = [s.capacity_provider for s in self.capacity_provider_strategies]
             return f"WorkerCapacity(capacity_provider_strategies={names})"
@@ -153,7 +180,7 @@ def resolve_capacity(
     network_mode: object,
     platform_version: object,
     cluster_default: bool = False,
-    cluster_default_fargate: bool = True,
+    cluster_default_fargate: bool | None = None,
 ) -> None:
     """Check the capacity props and set ``target``'s fields; problems go to ``problems``."""
     strategies: tuple[ecs.CapacityProviderStrategy, ...] | None = None
@@ -175,7 +202,7 @@ def resolve_capacity(
             "give LaunchType.FARGATE or LaunchType.EC2",
         )
     if cluster_default:
-        fargate = cluster_default_fargate
+        fargate = cluster_default_fargate is not False
     elif strategies:
         fargate = strategies[0].capacity_provider in _FARGATE_PROVIDERS
     else:
@@ -206,6 +233,8 @@ def resolve_capacity(
     )
     target.capacity_provider_strategies = strategies
     target.uses_cluster_default = cluster_default
+    target.declared_fargate = cluster_default_fargate if cluster_default else None
+    target.default_strategies = ()
     target.fargate = fargate
     target.network_mode = mode  # type: ignore[assignment]
     target.platform_version = platform_version  # type: ignore[assignment]
@@ -238,6 +267,32 @@ def _check_strategies(
             [item.capacity_provider for item in strategies],
             "mixes Fargate and Auto Scaling group providers, which ECS refuses",
             "give Fargate providers only, or ASG providers only",
+        )
+    names = [item.capacity_provider for item in strategies]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        problems.add(
+            field,
+            names,
+            f"lists {', '.join(twice)} more than once; ECS takes each provider once",
+            "list each capacity provider once, with its base and weight",
+        )
+    if len(strategies) > MAX_STRATEGY_PROVIDERS:
+        problems.add(
+            field,
+            names,
+            f"lists {len(strategies)} providers; a strategy holds at most {MAX_STRATEGY_PROVIDERS}",
+            f"give at most {MAX_STRATEGY_PROVIDERS}",
+        )
+    if all(not item.weight for item in strategies) and (
+        len(strategies) > 1 or not strategies[0].base
+    ):
+        problems.add(
+            field,
+            [f"{item.capacity_provider} weight={item.weight or 0}" for item in strategies],
+            "gives every provider weight 0 (the default), so ECS can place no task: "
+            "CreateService fails with such a strategy",
+            "give at least one provider weight=1 or more",
         )
     if sum(1 for item in strategies if item.base) > 1:
         problems.add(

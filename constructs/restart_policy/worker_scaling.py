@@ -51,6 +51,7 @@ class WorkerScaling:
         "max_capacity",
         "memory_target_percent",
         "min_capacity",
+        "problems",
         "queue",
         "scale_out_backlog",
         "schedules",
@@ -66,6 +67,9 @@ class WorkerScaling:
     memory_target_percent: float | None
     schedules: tuple[appscaling.ScalingSchedule, ...]
     cooldown: Duration | None
+    #: What is wrong with these settings; the ``WorkerService`` that uses them reports it with
+    #: its own problems, under its path, in one ``PolicyError``.
+    problems: Problems
 
     def __init__(
         self,
@@ -107,7 +111,7 @@ class WorkerScaling:
         self.schedules = () if schedules is None else tuple(schedules)
         self.cooldown = cooldown
         self._check(problems)
-        problems.raise_if_any()
+        self.problems = problems
 
     @classmethod
     def queue_depth(
@@ -205,7 +209,23 @@ class WorkerScaling:
             self.queue, "metric_approximate_number_of_messages_visible"
         ):
             problems.add("queue", self.queue, "is not an SQS queue", "give an sqs.IQueue")
-        _whole(problems, "scale_out_backlog", self.scale_out_backlog, minimum=1)
+        backlog_ok = _whole(problems, "scale_out_backlog", self.scale_out_backlog, minimum=1)
+        if (
+            self.queue is not None
+            and self.target_backlog_per_task is None
+            and backlog_ok
+            and self.scale_out_backlog > 1
+            and min_ok
+            and minimum == 0
+        ):
+            problems.add(
+                "min_capacity",
+                minimum,
+                f"is 0 with the queue steps, which add the first task only from "
+                f"scale_out_backlog={self.scale_out_backlog} visible messages: a smaller "
+                "backlog would wait at 0 tasks for ever",
+                "give min_capacity=1, or scale_out_backlog=1 so that one message starts a task",
+            )
         if self.target_backlog_per_task is not None:
             _whole(problems, "target_backlog_per_task", self.target_backlog_per_task, minimum=1)
             if min_ok and minimum < 1:
@@ -233,6 +253,9 @@ class WorkerScaling:
                 "holds items that are not ScalingSchedule",
                 "give appscaling.ScalingSchedule(schedule=..., min_capacity=..., ...)",
             )
+        elif max_ok and min_ok:
+            for index, schedule in enumerate(self.schedules):
+                _check_schedule(problems, f"schedules[{index}]", schedule, minimum, maximum)
         if self.cooldown is not None:
             try:
                 to_seconds(self.cooldown)
@@ -251,6 +274,49 @@ class WorkerScaling:
                 "are all unset, so nothing would ever change the task count",
                 "give at least one, e.g. WorkerScaling.queue_depth(queue, max_capacity=10)",
             )
+
+
+def _check_schedule(
+    problems: Problems,
+    field: str,
+    schedule: appscaling.ScalingSchedule,
+    minimum: int,
+    maximum: int,
+) -> None:
+    """A scheduled action's capacities: min at most max (Application Auto Scaling refuses
+    otherwise), and both within the scaling's declared range, which every schedule keeps to."""
+    low, high = schedule.min_capacity, schedule.max_capacity
+    if low is None and high is None:
+        problems.add(
+            field,
+            "no min_capacity, no max_capacity",
+            "changes nothing",
+            "give min_capacity=, max_capacity= or both",
+        )
+        return
+    for name, value in (("min_capacity", low), ("max_capacity", high)):
+        if value is None or is_unresolved(value):
+            continue
+        if not minimum <= value <= maximum:
+            problems.add(
+                f"{field}.{name}",
+                value,
+                f"is outside the scaling's min_capacity..max_capacity ({minimum}..{maximum})",
+                f"give a value from {minimum} to {maximum}, or widen the scaling's range",
+            )
+    if (
+        low is not None
+        and high is not None
+        and not is_unresolved(low)
+        and not is_unresolved(high)
+        and low > high
+    ):
+        problems.add(
+            f"{field}.min_capacity",
+            low,
+            f"is above the schedule's max_capacity ({high})",
+            "give a min_capacity at most the max_capacity",
+        )
 
 
 def _whole(problems: Problems, name: str, value: object, *, minimum: int) -> bool:
