@@ -403,14 +403,16 @@ def test_library_payload_is_read_inside_its_compression() -> None:
         programs = SupervisorPrograms(
             stack, "Programs", programs=[Program(name="p", command="/bin/p")]
         )
-        # Rendered into an L1 by hand: no policy record, so the app's policy judges it.
+        # Rendered into an L1 by hand; strict: the app's policy judges it, not the record.
         ec2.CfnLaunchTemplate(
             stack, "Hosts", launch_template_data=ec2.CfnLaunchTemplate.LaunchTemplateDataProperty(
                 user_data=Fn.base64(programs.user_data.render())
             ),
         )  # fmt: skip
 
-    _, findings, messages = check_messages(build, restart_policy=RestartPolicy(start_window=300))
+    _, findings, messages = check_messages(
+        build, restart_policy=RestartPolicy(start_window=300), strict=True
+    )
     assert rules(findings) == {"RP-SUP-STARTSECS"}
     assert "[program:p] startsecs=120 is below the start window of 300 s" in messages
 

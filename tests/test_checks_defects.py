@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,13 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_ssm as ssm
 
-from restart_policy import PolicyError, RestartPolicyChecks
+from restart_policy import (
+    PolicyError,
+    Program,
+    RestartPolicy,
+    RestartPolicyChecks,
+    SupervisorPrograms,
+)
 from tests.test_checks import check, check_app, check_messages, rules
 from tests.test_checks_bad_input import Context
 
@@ -489,3 +496,47 @@ def test_continuation_line_in_a_message_is_shown_escaped() -> None:
     )
     line = next(line for line in text.split("\n") if "startsecs" in line)
     assert "\\n" in line and "5" in line
+
+
+# --- 9. the library's user data carries its policy onto resources made by hand --------------
+
+
+def library_user_data_on(build_host: str) -> Callable[[Stack], None]:
+    def build(stack: Stack) -> None:
+        user_data = ec2.UserData.for_linux()
+        short = RestartPolicy(start_window=Duration.seconds(5))
+        SupervisorPrograms(
+            stack, "Sup", user_data=user_data, monitoring=False, restart_policy=short,
+            programs=[Program(name="lib", command="/bin/lib")],
+        )  # fmt: skip
+        data = ec2.CfnLaunchTemplate.LaunchTemplateDataProperty(
+            user_data=Fn.base64(user_data.render())
+        )
+        if build_host == "l1":
+            ec2.CfnLaunchTemplate(stack, "Lt", launch_template_data=data)
+
+    return build
+
+
+def test_library_user_data_rendered_onto_an_l1_launch_template_is_judged_by_its_policy() -> None:
+    assert check(library_user_data_on("l1")) == (True, [])
+
+
+def test_strict_judges_the_library_user_data_by_the_app_wide_policy() -> None:
+    assert rules(check(library_user_data_on("l1"), strict=True)[1]) == {"RP-SUP-STARTSECS"}
+
+
+def test_user_data_record_beyond_the_limits_is_a_finding() -> None:
+    def build(stack: Stack) -> None:
+        user_data = ec2.UserData.for_linux()
+        SupervisorPrograms(
+            stack, "Sup", user_data=user_data, monitoring=False,
+            restart_policy=RestartPolicy(start_retries=50),
+            programs=[Program(name="lib", command="/bin/lib")],
+        )  # fmt: skip
+        data = ec2.CfnLaunchTemplate.LaunchTemplateDataProperty(
+            user_data=Fn.base64(user_data.render())
+        )
+        ec2.CfnLaunchTemplate(stack, "Lt", launch_template_data=data)
+
+    assert rules(check(build)[1]) == {"RP-POLICY-RECORD", "RP-SUP-RETRIES"}

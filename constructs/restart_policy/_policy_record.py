@@ -7,7 +7,13 @@ synthesized template, which is all a validation plugin sees, and CloudFormation 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import base64
+import binascii
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jsii
@@ -20,6 +26,11 @@ from .policy import RestartPolicy
 from .program import Program
 
 METADATA_KEY = "restart-policy:policy"
+#: A shell no-op line that carries the record inside the user data, right after the library's
+#: payload, so that user data rendered by hand onto another resource (``Fn.base64(
+#: user_data.render())`` on an L1 launch template) still carries it.
+USER_DATA_RECORD = ": restart-policy:policy"
+_USER_DATA_RECORD_LINE = re.compile(r"^: restart-policy:policy ([A-Za-z0-9+/=]+)\s*$", re.M)
 
 _ECS_TYPES = ("AWS::ECS::Service", "AWS::ECS::TaskDefinition")
 _HOST_TYPES = (
@@ -60,6 +71,33 @@ def record_policy(
             child.add_metadata(METADATA_KEY, record)
     if user_data is not None:
         Aspects.of(Stack.of(construct)).add(_RecordOnHosts(user_data, record))
+        user_data.add_commands(user_data_record(policy, programs or ()))
+
+
+def user_data_record(policy: RestartPolicy, programs: Iterable[Program]) -> str:
+    """The record as one user-data line: only the programs whose policy is their own, gzip'd,
+    so that 200 programs still fit EC2's 16 KB."""
+    fields = policy_fields(policy)
+    own = {
+        program.name: policy_fields(program.restart_policy)
+        for program in programs
+        if program.restart_policy is not None and policy_fields(program.restart_policy) != fields
+    }
+    record: dict[str, Any] = {"policy": fields, **({"programs": own} if own else {})}
+    packed = gzip.compress(json.dumps(record, separators=(",", ":")).encode(), mtime=0)
+    return f"{USER_DATA_RECORD} {base64.b64encode(packed).decode('ascii')}"
+
+
+def read_user_data_records(script: str) -> list[Mapping[str, Any] | None]:
+    """Each record line of a user data script, in order (None for one that does not decode)."""
+    records: list[Mapping[str, Any] | None] = []
+    for match in _USER_DATA_RECORD_LINE.finditer(script):
+        try:
+            value = json.loads(gzip.decompress(base64.b64decode(match.group(1), validate=True)))
+        except (binascii.Error, ValueError, OSError, EOFError, zlib.error):
+            value = None
+        records.append(value if isinstance(value, Mapping) else None)
+    return records
 
 
 @jsii.implements(IAspect)

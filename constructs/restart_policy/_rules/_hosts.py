@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .._policy_record import read_user_data_records
 from .._user_data_script import extract_payloads
 from . import run
 from ._cloud_config import is_cloud_config, read_cloud_config
-from ._model import Finding, Judged, Options, ProcessSection, intrinsic, shown, unreadable
+from ._model import (
+    Finding,
+    Judged,
+    Options,
+    ProcessSection,
+    Recorded,
+    intrinsic,
+    shown,
+    unreadable,
+)
 from ._shell import file_texts
 from ._supervisor_reader import has_process_section, read_config
 from ._user_data import decode_user_data, resolve_text
@@ -63,32 +73,47 @@ def _judge_user_data(
     decoded = decode_user_data(value)
     for problem in decoded.problems:
         yield unreadable(logical_id, where, problem)
-    library_policy = (
-        app_policy.with_record(record["policy"], options) if "policy" in record else app_policy
-    )
-    programs = record.get("programs")
-    programs = programs if isinstance(programs, Mapping) else {}
-
-    def payload_policy(header: str) -> Judged:
-        name = header.split(":", 1)[1]
-        if name not in programs:
-            return library_policy
-        return library_policy.with_record(programs[name], options)
-
     for script in decoded.scripts:
         try:
             payloads = extract_payloads(script)
         except (ValueError, OSError, EOFError, UnicodeDecodeError):
             payloads = []
             yield unreadable(logical_id, where, "the cdk-restart-policy payload in the user data")
-        for payload in payloads:
+        # The resource's metadata record, else the one the library left in the user data right
+        # after each payload (user data copied by hand onto a resource has no metadata).
+        in_script = [] if options.strict or "policy" in record else read_user_data_records(script)
+        if len(in_script) != len(payloads):
+            in_script = [None] * len(payloads)
+        for payload, script_record in zip(payloads, in_script, strict=True):
+            own = record if script_record is None else script_record
+            if script_record is not None:
+                yield from run("record", Recorded(logical_id, script_record, where), options)
+            policy_of = _payload_policy(own, app_policy, options)
             for path, content in sorted(payload.items()):
                 if path.startswith("programs/"):
-                    yield from _config(logical_id, where, content, False, payload_policy, options)
+                    yield from _config(logical_id, where, content, False, policy_of, options)
         if is_cloud_config(script):
             yield from _cloud_config(logical_id, where, script, app_policy, options)
         else:
             yield from _script(logical_id, where, script, lambda _: app_policy, options)
+
+
+def _payload_policy(
+    record: Mapping[str, Any], app_policy: Judged, options: Options
+) -> Callable[[str], Judged]:
+    library_policy = (
+        app_policy.with_record(record["policy"], options) if "policy" in record else app_policy
+    )
+    programs = record.get("programs")
+    programs = programs if isinstance(programs, Mapping) else {}
+
+    def policy_of(header: str) -> Judged:
+        name = header.split(":", 1)[1]
+        if name not in programs:
+            return library_policy
+        return library_policy.with_record(programs[name], options)
+
+    return policy_of
 
 
 def _cloud_config(

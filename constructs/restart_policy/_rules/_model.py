@@ -115,6 +115,8 @@ class Recorded:
 
     logical_id: str
     record: Mapping[str, Any]
+    #: Where the record is: the resource's metadata, or a line of its user data.
+    where: str = "Metadata/restart-policy:policy"
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,6 @@ from collections.abc import Iterator, Mapping
 
 from ._model import Finding, Options, Recorded, Rule, number
 
-WHERE = "Metadata/restart-policy:policy"
-
 
 def check(recorded: Recorded, options: Options) -> Iterator[Finding]:
     policies: list[tuple[str, object]] = [("policy", recorded.record.get("policy"))]
@@ -33,7 +31,7 @@ def check(recorded: Recorded, options: Options) -> Iterator[Finding]:
             over.append(f"stop_timeout {stop:g} s is above max_stop_timeout {stop_limit:g} s")
         if over:
             yield Finding(
-                RULE.id, recorded.logical_id, WHERE,
+                RULE.id, recorded.logical_id, recorded.where,
                 f"the recorded {name}: {'; '.join(over)} (judged by the limit instead)",
             )  # fmt: skip
 
