@@ -11,7 +11,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 
 from restart_policy import PolicyError, RestartPolicy, WorkerService
 
@@ -244,6 +244,41 @@ def test_execute_command_with_a_clusters_own_exec_configuration_uses_cdks_grants
     template.has_resource_properties("AWS::ECS::Service", {"EnableExecuteCommand": True})
     (statement,) = _task_role_statements(template)
     assert statement["Action"][0] == "ssmmessages:CreateControlChannel"
+
+
+def test_execute_command_on_an_immutable_task_role_warns_with_the_permissions() -> None:
+    stack, cluster = _stack()
+    role = iam.Role.from_role_arn(
+        stack, "Imported", "arn:aws:iam::123456789012:role/worker", mutable=False
+    )
+    WorkerService(
+        stack, "Worker", cluster=cluster, image=IMAGE, enable_execute_command=True, task_role=role
+    )
+    warnings = Annotations.from_stack(stack).find_warning(
+        "/Test/Worker", Match.string_like_regexp("workerExecRoleImmutable")
+    )
+    (warning,) = warnings
+    text = str(warning.entry.data)
+    for action in (
+        "ssmmessages:CreateControlChannel, ssmmessages:CreateDataChannel, "
+        "ssmmessages:OpenControlChannel, ssmmessages:OpenDataChannel on *",
+        "logs:DescribeLogGroups on *",
+        "logs:CreateLogStream, logs:DescribeLogStreams, logs:PutLogEvents on the log group "
+        "Test/Worker/LogGroup",
+    ):
+        assert action in text
+
+
+def test_execute_command_on_a_mutable_imported_role_grants_without_a_warning() -> None:
+    stack, cluster = _stack()
+    role = iam.Role.from_role_arn(stack, "Imported", "arn:aws:iam::123456789012:role/worker")
+    WorkerService(
+        stack, "Worker", cluster=cluster, image=IMAGE, enable_execute_command=True, task_role=role
+    )
+    assert not Annotations.from_stack(stack).find_warning(
+        "*", Match.string_like_regexp("workerExecRoleImmutable")
+    )
+    Template.from_stack(stack).has_resource_properties("AWS::IAM::Policy", {"Roles": ["worker"]})
 
 
 def test_execute_command_is_off_by_default(default: Any) -> None:

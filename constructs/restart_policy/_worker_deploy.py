@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aws_cdk import Stack, Token
+from aws_cdk import Annotations, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -141,7 +141,17 @@ def build_service(scope: Construct, spec: ServiceSpec) -> ecs.BaseService:
     )
     if spec.enable_execute_command and not _cluster_exec_config(spec.cluster):
         cfn_service.enable_execute_command = True
-        _grant_exec(spec.task_definition, spec.log_group)
+        if not _grant_exec(spec.task_definition, spec.log_group):
+            Annotations.of(scope).add_warning_v2(
+                EXEC_ROLE_WARNING,
+                "enable_execute_command=True, and the task role takes no policy (an imported "
+                "immutable role): ECS Exec fails until you add to it "
+                + "; ".join(
+                    f"{', '.join(actions)} on {where}"
+                    for actions, where in _exec_statements(spec.log_group.node.path)
+                )
+                + ". Or give a task role WorkerService may add to (mutable=True on import).",
+            )
     return service
 
 
@@ -149,29 +159,50 @@ def _cluster_exec_config(cluster: ecs.ICluster) -> bool:
     return isinstance(cluster, ecs.Cluster) and cluster.execute_command_configuration is not None
 
 
-def _grant_exec(task_definition: ecs.TaskDefinition, log_group: logs.ILogGroup) -> None:
+#: The synth warning for an ECS Exec service whose task role cannot take the grants.
+EXEC_ROLE_WARNING = "restart-policy:workerExecRoleImmutable"
+_SSM_MESSAGES = (
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+)
+_LOG_STREAM_ACTIONS = ("logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents")
+
+
+def _exec_statements(log_group: str) -> list[tuple[tuple[str, ...], str]]:
     """What AWS documents for ECS Exec on the task role: the four ssmmessages actions, and for
     session logs in CloudWatch Logs (the cluster's DEFAULT logging writes them to the
     container's awslogs group) DescribeLogGroups plus the three stream actions on that group."""
-    task_definition.add_to_task_role_policy(
-        iam.PolicyStatement(
-            actions=[
-                "ssmmessages:CreateControlChannel",
-                "ssmmessages:CreateDataChannel",
-                "ssmmessages:OpenControlChannel",
-                "ssmmessages:OpenDataChannel",
-            ],
-            resources=["*"],
-        )
-    )
-    task_definition.add_to_task_role_policy(
-        iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=["*"])
-    )
-    task_definition.add_to_task_role_policy(
-        iam.PolicyStatement(
-            actions=["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-            resources=[log_group.log_group_arn],
-        )
+    return [
+        (_SSM_MESSAGES, "*"),
+        (("logs:DescribeLogGroups",), "*"),
+        (_LOG_STREAM_ACTIONS, f"the log group {log_group}"),
+    ]
+
+
+def _grant_exec(task_definition: ecs.TaskDefinition, log_group: logs.ILogGroup) -> bool:
+    """Grant ``_exec_statements`` to the task role; False when they went nowhere: an immutable
+    imported role drops them and still says ``statement_added``, so look for the policy that a
+    role made in the app (its default policy) or a mutable import (a ``Policy`` child) gets."""
+    role = task_definition.task_role
+    results = [
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(_SSM_MESSAGES), resources=["*"])
+        ),
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=["*"])
+        ),
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(_LOG_STREAM_ACTIONS), resources=[log_group.log_group_arn]
+            )
+        ),
+    ]
+    if not all(result.statement_added for result in results):
+        return False
+    return isinstance(role, iam.Role) or any(
+        isinstance(child, iam.Policy | iam.CfnPolicy) for child in role.node.find_all()
     )
 
 
