@@ -108,10 +108,12 @@ class RestartPolicyChecks:
 
     @property
     def name(self) -> str:
+        """The plugin's name, ``restart-policy``: acknowledge ``restart-policy::<rule id>``."""
         return PLUGIN_NAME
 
     @property
     def version(self) -> str:
+        """The installed ``cdk-restart-policy`` version (``0.0.0`` from a source tree)."""
         try:
             return metadata.version("cdk-restart-policy")
         except metadata.PackageNotFoundError:
@@ -119,9 +121,12 @@ class RestartPolicyChecks:
 
     @property
     def rule_ids(self) -> list[str]:
+        """The id of every rule the plugin runs, in the README's table order."""
         return [rule.id for rule in RULES]
 
     def validate(self, context: IPolicyValidationContext) -> PolicyValidationPluginReport:
+        """Judges every template of the assembly (nested ones too); called by the CDK at synth.
+        Fails on any error finding; RP-UNREADABLE findings are warnings."""
         violations: list[PolicyViolation] = []
         errors = 0
         for finding, template_path in judge_assembly(context.template_paths, self._options):
