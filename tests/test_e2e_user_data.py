@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
+from tests.e2e.assets import host_user_data
 from tests.e2e.rootfs import Chroot, chroot
-from tests.user_data_text import user_data_text
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,7 @@ def reference_user_data(templates: dict[str, dict[str, Any]]) -> str:
     resources = templates["SupervisorHosts"]["Resources"]
     (launch_template,) = (r for r in resources.values() if r["Type"] == "AWS::EC2::LaunchTemplate")
     # The log group's name is given by CloudFormation at deploy time.
-    return user_data_text(
+    return host_user_data(
         launch_template["Properties"]["LaunchTemplateData"]["UserData"],
         refs={name: LOG_GROUP for name in resources if name.startswith("ProgramsLogs")},
     )
@@ -231,7 +231,7 @@ def synth_user_data(programs: list[Any], **props: Any) -> str:
     (launch_template,) = (
         Template.from_stack(stack).find_resources("AWS::EC2::LaunchTemplate").values()
     )
-    return user_data_text(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
+    return host_user_data(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
 
 
 def local_bin_supervisor(host: Chroot) -> Any:

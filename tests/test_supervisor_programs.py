@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 
 from restart_policy import (
     LogPolicy,
@@ -22,12 +23,16 @@ from restart_policy import (
     SupervisorInstall,
     SupervisorPrograms,
 )
+from restart_policy._backoff_listener import agent_for_hosts
+from restart_policy._host_checks import WARN_AGENT_NOT_GRANTED
 from restart_policy._user_data_script import extract_payloads
+from restart_policy._user_data_size import resolved_size
+from tests.e2e.assets import host_user_data
 from tests.supervisor_harness import load_programs
-from tests.user_data_text import user_data_text
 
 RECON = Program(name="recon", command="/srv/bos/recon.sh", numprocs=3)
 MONITOR = Program(name="monitor", command="/srv/bos/monitor.sh")
+PLAIN = RestartPolicy(backoff=None)
 
 
 def typical(count: int) -> list[Program]:
@@ -45,7 +50,7 @@ def typical(count: int) -> list[Program]:
 
 def user_data_of(template: Template) -> str:
     (launch_template,) = template.find_resources("AWS::EC2::LaunchTemplate").values()
-    return user_data_text(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
+    return host_user_data(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
 
 
 def synth(**props: Any) -> tuple[SupervisorPrograms, str]:
@@ -174,7 +179,7 @@ def test_back_off_agent_is_installed_as_an_event_listener() -> None:
             },
         }
     ]
-    compile(payload["backoff_agent.py"], "backoff_agent.py", "exec")
+    assert "backoff_agent.py" not in payload  # downloaded from S3 instead
 
 
 def test_plain_supervisor_when_the_back_off_is_off() -> None:
@@ -190,6 +195,20 @@ def test_only_programs_with_the_back_off_are_watched() -> None:
     _, user_data = synth(programs=[RECON, plain])
     (payload,) = extract_payloads(user_data)
     assert [group["programs"] for group in json.loads(payload["backoff.json"])] == [["recon"]]
+
+
+def test_plain_supervisor_has_no_agent_asset_and_no_download() -> None:
+    stack = Stack(App(), "Hosts")
+    construct = SupervisorPrograms(
+        stack, "Programs", programs=[RECON], restart_policy=RestartPolicy(backoff=None)
+    )
+    ec2.LaunchTemplate(stack, "Template", user_data=construct.user_data)
+    assembly = App.of(stack).synth()  # type: ignore[union-attr]
+    assert construct.agent_asset is None
+    assert list(Path(assembly.directory).glob("asset.*")) == []
+    assert "aws s3 cp" not in user_data_of(Template.from_stack(stack))
+    with pytest.raises(PolicyError, match=r"no program uses the back-off.*grant_agent"):
+        construct.grant_agent(iam.AccountRootPrincipal())
 
 
 def test_rendering_is_deterministic() -> None:
@@ -332,3 +351,170 @@ def test_monitoring_can_be_turned_off() -> None:
     assert "RESTART_POLICY_LOG_GROUP" not in user_data
     with pytest.raises(PolicyError, match="monitoring=False"):
         construct.grant_monitoring(iam.AccountRootPrincipal())
+
+
+# --- the back-off agent: an S3 asset the hosts download -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def with_agent() -> tuple[SupervisorPrograms, Template, Path]:
+    stack = Stack(App(), "Hosts")
+    programs = SupervisorPrograms(stack, "Programs", programs=[RECON, MONITOR], monitoring=False)
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
+    programs.grant_agent(role)
+    ec2.LaunchTemplate(stack, "Template", user_data=programs.user_data, role=role)
+    assembly = App.of(stack).synth()  # type: ignore[union-attr]
+    return programs, Template.from_stack(stack), Path(assembly.directory)
+
+
+def agent_key(construct: SupervisorPrograms) -> str:
+    assert construct.agent_asset is not None
+    return construct.agent_asset.asset_hash + ".py"
+
+
+def test_agent_is_a_file_asset_with_the_hosts_copy(with_agent: Any) -> None:
+    construct, _, assembly = with_agent
+    staged = assembly / f"asset.{construct.agent_asset.asset_hash}.py"
+    assert staged.read_text() == agent_for_hosts()
+    assert construct.agent_asset.s3_object_key == agent_key(construct)
+
+
+def test_user_data_downloads_the_agent_from_its_asset_object(with_agent: Any) -> None:
+    construct, template, _ = with_agent
+    (launch_template,) = template.find_resources("AWS::EC2::LaunchTemplate").values()
+    parts = launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
+    joined = parts["Fn::Join"][1]
+    bucket = {"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"}
+    index = joined.index(bucket)
+    assert joined[index - 1].endswith("if ! aws s3 cp --only-show-errors 's3://")
+    assert joined[index + 1] == (
+        f"/{agent_key(construct)}' \"$rp_stage/backoff_agent.py\" --region '"
+    )
+    assert joined[index + 2] == {"Ref": "AWS::Region"}
+    assert joined[index + 3].startswith("'; then\n")
+
+
+def test_download_runs_before_apply_and_a_failure_is_logged_not_fatal(with_agent: Any) -> None:
+    construct, template, _ = with_agent
+    user_data = user_data_of(template)
+    download = (
+        "if ! aws s3 cp --only-show-errors "
+        f"'s3://cdk-hnb659fds-assets-123456789012-eu-west-1/{agent_key(construct)}' "
+        "\"$rp_stage/backoff_agent.py\" --region 'eu-west-1'; then"
+    )
+    assert download in user_data
+    after = user_data[user_data.index(download) :].splitlines()
+    assert after[1] == '  rm -f "$rp_stage/backoff_agent.py"'
+    assert "ERROR agent-download-failed" in after[2] and after[2].endswith(">&2")
+    assert after[3] == "fi"
+    assert after[4].startswith('bash "$rp_stage/apply.sh"')
+
+
+def test_apply_script_logs_a_missing_agent_where_the_backoff_alarm_counts_it(
+    with_agent: Any,
+) -> None:
+    (payload,) = extract_payloads(user_data_of(with_agent[1]))
+    apply = payload["apply.sh"]
+    line = apply[apply.index("printf '%s\\n' ") :].splitlines()[0]
+    logged = json.loads(shlex.split(line.removeprefix("printf '%s\\n' "))[0])
+    assert logged["agent"] == "restart-policy-backoff"
+    assert logged["decision"] == "give-up"  # the backoff alarm's filter counts it
+    assert logged["reason"] == "agent-download-failed"
+    assert ">> /var/log/supervisor/restart-policy-backoff.log" in line
+
+
+def test_grant_agent_reads_only_the_agents_object(with_agent: Any) -> None:
+    construct, template, _ = with_agent
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    {
+                        "Action": "s3:GetObject",
+                        "Effect": "Allow",
+                        "Resource": {
+                            "Fn::Join": [
+                                "",
+                                [
+                                    "arn:",
+                                    {"Ref": "AWS::Partition"},
+                                    ":s3:::",
+                                    {
+                                        "Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}"
+                                        "-${AWS::Region}"
+                                    },
+                                    f"/{agent_key(construct)}",
+                                ],
+                            ]
+                        },
+                    }
+                ]
+            }
+        },
+    )
+
+
+def test_granted_agent_does_not_warn(with_agent: Any) -> None:
+    construct, _, _ = with_agent
+    assert agent_warnings(Stack.of(construct)) == []
+
+
+def test_agent_without_a_grant_warns() -> None:
+    stack = Stack(App(), "Hosts")
+    SupervisorPrograms(stack, "Programs", programs=[RECON], monitoring=False)
+    (message,) = agent_warnings(stack)
+    assert "grant_agent(role) was never called" in message
+    assert "programs.grant_host(role)" in message
+
+
+def test_no_agent_no_agent_warning() -> None:
+    stack = Stack(App(), "Hosts")
+    SupervisorPrograms(stack, "Programs", programs=[RECON], monitoring=False, restart_policy=PLAIN)
+    assert agent_warnings(stack) == []
+
+
+def test_grant_host_grants_everything_and_silences_every_grant_warning() -> None:
+    from aws_cdk import aws_sns as sns
+    from aws_cdk import aws_ssm as ssm
+
+    stack = Stack(App(), "Hosts")
+    parameter = ssm.StringParameter.from_string_parameter_name(stack, "P", "/app/db")
+    program = Program(name="app", command="/srv/app", secrets={"DB_PASSWORD": parameter})
+    construct = SupervisorPrograms(
+        stack, "Programs", programs=[program], alarm_topic=sns.Topic(stack, "T")
+    )
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
+    assert len(construct.grant_host(role)) == 3
+    found = Annotations.from_stack(stack).find_warning("*", Match.any_value())
+    assert [entry.entry.data for entry in found] == []
+    statements = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    (policy,) = statements.values()
+    actions = [s["Action"] for s in policy["Properties"]["PolicyDocument"]["Statement"]]
+    assert "s3:GetObject" in actions
+    assert ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"] in actions
+
+
+def test_size_check_counts_the_download_at_its_longest(with_agent: Any) -> None:
+    """The bucket's name (an Fn::Sub of the account and region) and the region count at their
+    longest, the object key as it is."""
+    construct, _, _ = with_agent
+    stack = Stack.of(construct)
+    resolved = stack.resolve(construct.user_data.render())
+    filled = user_data_of(Template.from_stack(stack))
+    # 59 bytes for the bucket instead of 45; 25 for the region instead of 9, both mentions.
+    grown = (59 - len("cdk-hnb659fds-assets-123456789012-eu-west-1")) * 2 + (25 - 9)
+    assert resolved_size(resolved) == len(filled.encode()) + grown
+
+
+def test_two_hundred_typical_programs_fit_with_deploy_time_values_at_their_longest() -> None:
+    stack = Stack(App(), "Hosts")
+    construct = SupervisorPrograms(stack, "Programs", programs=typical(200))
+    assert resolved_size(stack.resolve(construct.user_data.render())) < 16384
+
+
+def agent_warnings(stack: Stack) -> list[str]:
+    found = Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("agent"))
+    return [
+        str(entry.entry.data) for entry in found if WARN_AGENT_NOT_GRANTED in str(entry.entry.data)
+    ]

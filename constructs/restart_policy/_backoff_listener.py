@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
+import os
 import posixpath
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from .program import Program
 
 LISTENER_NAME = "restart-policy-backoff"
 AGENT_SOURCE = Path(__file__).with_name("backoff_agent.py")
+AGENT_FILE_NAME = "backoff_agent.py"
 
 
 def backoff_settings(
@@ -65,6 +69,25 @@ def agent_for_hosts() -> str:
         + source
         + "\n"
     )
+
+
+def agent_asset_file() -> Path:
+    """The hosts' copy of the agent, written at synth time to a folder named by its content, for
+    an ``s3_assets.Asset``: the same agent is the same file and the same asset hash, whatever
+    synthesizes it."""
+    text = agent_for_hosts().encode("utf-8")
+    digest = hashlib.sha256(text).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"cdk-restart-policy-agent-{digest}"
+    target = folder / AGENT_FILE_NAME
+    if not target.is_file() or target.read_bytes() != text:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Written beside and renamed: two synths at once never see half a file.
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".agent-")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    return target
 
 
 def stripped_agent() -> ast.Module:

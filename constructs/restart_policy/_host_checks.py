@@ -20,6 +20,7 @@ from ._user_data_size import resolved_size
 
 WARN_MONITORING_NOT_GRANTED = "restart-policy:supervisor-monitoring-not-granted"
 WARN_SECRETS_NOT_GRANTED = "restart-policy:supervisor-secrets-not-granted"
+WARN_AGENT_NOT_GRANTED = "restart-policy:supervisor-agent-not-granted"
 WARN_ALARMS_WITHOUT_ACTIONS = "restart-policy:supervisor-alarms-without-actions"
 
 _GROUP = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -46,9 +47,11 @@ class SynthChecks:
         self._user_data: ec2.UserData | None = None
         self._monitoring = False
         self._secrets = False
+        self._agent = False
         self._alarms: Sequence[cloudwatch.Alarm] = ()
         self.monitoring_granted = False
         self.secrets_granted = False
+        self.agent_granted = False
 
     def watch(
         self,
@@ -57,10 +60,12 @@ class SynthChecks:
         monitoring: bool,
         secrets: bool,
         alarms: Sequence[cloudwatch.Alarm],
+        agent: bool = False,
     ) -> None:
         self._user_data = user_data
         self._monitoring = monitoring
         self._secrets = secrets
+        self._agent = agent
         self._alarms = alarms
 
     def validate(self) -> list[str]:
@@ -118,6 +123,13 @@ class SynthChecks:
                 "programs have secrets, but grant_secrets(role) was never called: the hosts "
                 "cannot read them, so those programs fail to start. Call "
                 "programs.grant_secrets(role) for the hosts' role.",
+            )
+        if self._agent and not self.agent_granted:
+            annotations.add_warning_v2(
+                WARN_AGENT_NOT_GRANTED,
+                "programs use the back-off, but grant_agent(role) was never called: the hosts "
+                "cannot download the back-off agent, so crash loops are not backed off. Call "
+                "programs.grant_agent(role) (or programs.grant_host(role)) for the hosts' role.",
             )
         stack = Stack.of(self._owner)
         silent = [

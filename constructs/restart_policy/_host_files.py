@@ -54,7 +54,8 @@ class HostFiles:
     ctl_wrapper: str
     log_directories: tuple[str, ...]
     log_reader_group: str
-    #: The back-off agent and its settings; None when no program uses the back-off.
+    #: The back-off agent and its settings; None when no program uses the back-off. The agent
+    #: travels outside the user data (an S3 asset the host downloads), its settings inside.
     agent: str | None
     agent_config: str | None
     #: supervisord's and systemd's open-files limit, sized from the number of processes.

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import shlex
 import textwrap
+from dataclasses import dataclass
 
-from ._backoff_listener import LISTENER_NAME
+from ._backoff_listener import AGENT_FILE_NAME, LISTENER_NAME
 from ._cloudwatch_agent import cloudwatch_lines
 from ._host_files import (
     AGENT_CONFIG,
@@ -43,6 +45,18 @@ _SPLIT = (
     f'out = dir "/" substr($0, {len(FILE_MARKER) + 1}); next }} {{ print > out }}'
 )
 USER_DATA_LIMIT_BYTES = 16384
+#: What the user data logs, on stderr and in the agent's log, when the agent cannot be downloaded.
+AGENT_DOWNLOAD_FAILED = "agent-download-failed"
+
+
+@dataclass(frozen=True)
+class AgentDownload:
+    """Where the host downloads the back-off agent from: an S3 object (an ``s3_assets.Asset``)
+    and the region of its bucket. Each may be a deploy-time token."""
+
+    bucket: str
+    key: str
+    region: str
 
 
 def payload_files(files: HostFiles, apply: str | None = None) -> dict[str, str]:
@@ -53,8 +67,8 @@ def payload_files(files: HostFiles, apply: str | None = None) -> dict[str, str]:
         "supervisord.service": files.unit,
         "supervisorctl": files.ctl_wrapper,
     }
+    # The agent itself is downloaded from S3 by the user data (AgentDownload), next to these.
     if files.agent is not None and files.agent_config is not None:
-        members["backoff_agent.py"] = files.agent
         members["backoff.json"] = files.agent_config
     if files.secrets_wrapper is not None:
         members["with-secrets"] = files.secrets_wrapper
@@ -125,7 +139,7 @@ def apply_script(files: HostFiles, install: SupervisorInstall, *, monitoring: bo
         f'rp_same "$rp_stage/supervisord.service" {UNIT_PATH}'
         " '^(TimeoutStopSec|LimitNOFILE)=' || rp_restart=1",
         f'install -m 0644 "$rp_stage/supervisord.conf" {SUPERVISORD_CONF}',
-        *_agent_lines(files),
+        *_agent_lines(files, group),
         *_secrets_lines(files),
         # Programs are swapped as a whole, so a program removed from the app leaves the host.
         # Their files may carry environment values: root only.
@@ -188,10 +202,16 @@ def _agent_reload_lines(files: HostFiles, ctl: str) -> list[str]:
 
 
 def script_lines(
-    files: HostFiles, install: SupervisorInstall, log_group_name: str | None = None
+    files: HostFiles,
+    install: SupervisorInstall,
+    log_group_name: str | None = None,
+    agent: AgentDownload | None = None,
 ) -> list[str]:
     """The block's lines, to be added to a bash user data; with ``log_group_name``, the logs
-    go to that CloudWatch Logs group too."""
+    go to that CloudWatch Logs group too. ``agent`` says where the back-off agent is downloaded
+    from; it is required when ``files`` has the agent."""
+    if (files.agent is None) != (agent is None):
+        raise ValueError("give an AgentDownload exactly when the programs use the back-off")
     apply = apply_script(files, install, monitoring=log_group_name is not None)
     encoded = base64.b64encode(payload_archive(files, apply)).decode("ascii")
     run = 'bash "$rp_stage/apply.sh" "$rp_stage"'
@@ -210,6 +230,7 @@ def script_lines(
         'mkdir "$rp_stage/programs"',
         f'gzip -dc "$rp_stage/payload.gz" | awk -v dir="$rp_stage" \'{_SPLIT}\'',
         *_secrets_list_lines(files),
+        *_download_lines(agent),
         run,
         # The block runs in a subshell so that its shell options do not leak into the rest
         # of the user data; its failure still fails the user data.
@@ -228,18 +249,57 @@ def _secrets_list_lines(files: HostFiles) -> list[str]:
     ]
 
 
-def _agent_lines(files: HostFiles) -> list[str]:
+def _download_lines(agent: AgentDownload | None) -> list[str]:
+    """The agent from S3, with the hosts' role (``grant_agent``). A failed download leaves the
+    programs running without the agent, and says so loudly (apply.sh logs it again where the
+    ``backoff`` alarm sees it)."""
+    if agent is None:
+        return []
+    source = f"s3://{agent.bucket}/{agent.key}"
+    return [
+        f"if ! aws s3 cp --only-show-errors '{source}' \"$rp_stage/{AGENT_FILE_NAME}\""
+        f" --region '{agent.region}'; then",
+        f'  rm -f "$rp_stage/{AGENT_FILE_NAME}"',
+        f"  echo 'cdk-restart-policy: ERROR {AGENT_DOWNLOAD_FAILED}: could not download the"
+        f" back-off agent from {source} (is the AWS CLI installed, and did the hosts role get"
+        " grant_agent?); programs run WITHOUT the back-off' >&2",
+        "fi",
+    ]
+
+
+def _agent_lines(files: HostFiles, group: str) -> list[str]:
     if files.agent is None:
         return [f"rm -f {AGENT_PATH} {AGENT_CONFIG}"]
     state_dir = AGENT_STATE.rsplit("/", 1)[0]
+    log = shlex.quote(f"{files.log_directories[0]}/{LISTENER_NAME}.log")
+    # One JSON line as the agent writes them, with a decision the backoff alarm counts.
+    failed = json.dumps(
+        {
+            "agent": LISTENER_NAME,
+            "decision": "give-up",
+            "process": "*",
+            "reason": AGENT_DOWNLOAD_FAILED,
+            "detail": "the back-off agent could not be downloaded; programs run without it",
+        },
+        sort_keys=True,
+    )
     return [
         # A new agent restarts the agent alone; new settings are reread on SIGHUP.
         "rp_agent=0",
         "rp_settings=0",
-        f'cmp -s "$rp_stage/backoff_agent.py" {AGENT_PATH} || rp_agent=1',
-        f'cmp -s "$rp_stage/backoff.json" {AGENT_CONFIG} || rp_settings=1',
         f"install -d -m 0755 {state_dir}",
-        f'install -m 0644 "$rp_stage/backoff_agent.py" {AGENT_PATH}',
+        f'if [ -f "$rp_stage/{AGENT_FILE_NAME}" ]; then',
+        f'  cmp -s "$rp_stage/{AGENT_FILE_NAME}" {AGENT_PATH} || rp_agent=1',
+        f'  install -m 0644 "$rp_stage/{AGENT_FILE_NAME}" {AGENT_PATH}',
+        "else",
+        # An agent installed by an earlier run keeps running; without one, supervisor runs
+        # the programs and the listener alone fails to start.
+        f"  echo 'cdk-restart-policy: ERROR {AGENT_DOWNLOAD_FAILED}: no new back-off agent;"
+        f" keeping {AGENT_PATH} if there is one' >&2",
+        f"  ( umask 027; printf '%s\\n' {shlex.quote(failed)} >> {log} )",
+        f"  chgrp {group} {log} || true",
+        "fi",
+        f'cmp -s "$rp_stage/backoff.json" {AGENT_CONFIG} || rp_settings=1',
         f'install -m 0644 "$rp_stage/backoff.json" {AGENT_CONFIG}',
     ]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 #: A reference whose value is only known at deploy time counts at the longest a CloudFormation
 #: name can be (a log group name: 512).
@@ -24,6 +25,11 @@ _PSEUDO_MAX = {
     "AWS::StackId": 256,
     "AWS::NoValue": 0,
 }
+#: An S3 bucket name has at most 63 characters (the back-off agent's asset bucket).
+#: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+BUCKET_NAME_MAX = 63
+REGION_MAX = _PSEUDO_MAX["AWS::Region"]
+_SUB_VARIABLE = re.compile(r"\$\{(!?)([^}]*)\}")
 
 
 def resolved_size(value: object) -> int:
@@ -45,4 +51,29 @@ def resolved_size(value: object) -> int:
                 return sum(sizes) + len(separator.encode("utf-8")) * max(len(sizes) - 1, 0)
         if function == "Ref" and isinstance(argument, str):
             return _PSEUDO_MAX.get(argument, REFERENCE_MAX)
+        if function == "Fn::Sub":
+            return _sub_size(argument)
     return REFERENCE_MAX
+
+
+def _sub_size(argument: object) -> int:
+    """``Fn::Sub``'s text with each ``${...}`` at its longest (the asset bucket's name is
+    ``cdk-...-assets-${AWS::AccountId}-${AWS::Region}``)."""
+    variables: dict[str, object] = {}
+    if isinstance(argument, list) and len(argument) == 2 and isinstance(argument[1], dict):
+        argument, variables = argument
+    if not isinstance(argument, str):
+        return REFERENCE_MAX
+    size = 0
+    position = 0
+    for match in _SUB_VARIABLE.finditer(argument):
+        size += len(argument[position : match.start()].encode("utf-8"))
+        position = match.end()
+        literal, name = match.groups()
+        if literal:
+            size += len(name.encode("utf-8")) + 3  # ${!x} is written as ${x}
+        elif name in variables:
+            size += resolved_size(variables[name])
+        else:
+            size += _PSEUDO_MAX.get(name, REFERENCE_MAX)
+    return size + len(argument[position:].encode("utf-8"))

@@ -11,17 +11,19 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from ._backoff_listener import agent_asset_file
 from ._errors import PolicyError, Problems
 from ._host_checks import SynthChecks, check_log_reader_group
 from ._host_files import DEFAULT_LOG_READER_GROUP, HostFiles, build_host_files
 from ._policy_props import check_policies
 from ._policy_record import record_policy
 from ._supervisor_alarms import supervisor_alarms
-from ._user_data_script import USER_DATA_LIMIT_BYTES, script_lines
-from ._user_data_size import REFERENCE_MAX, resolved_size
+from ._user_data_script import USER_DATA_LIMIT_BYTES, AgentDownload, script_lines
+from ._user_data_size import BUCKET_NAME_MAX, REFERENCE_MAX, REGION_MAX, resolved_size
 from .log_policy import LogPolicy
 from .policy import RestartPolicy
 from .program import Program, SecretField, check_renderable
@@ -38,6 +40,11 @@ class SupervisorPrograms(Construct):
     on the host talks to it. Running the user data again applies changes: added programs start,
     removed ones stop, changed ones restart, the others keep running. Give ``user_data`` to an
     ``ec2.Instance``, ``ec2.LaunchTemplate`` or ``autoscaling.AutoScalingGroup``.
+
+    When programs use the back-off, the back-off agent is an S3 asset (``agent_asset``) that the
+    user data downloads at boot with the AWS CLI (``aws s3 cp``): the hosts need the AWS CLI and
+    their role ``grant_agent`` (or ``grant_host``), or synth warns. A failed download is logged
+    and the programs run without the agent.
 
     :param scope: The parent construct.
     :param construct_id: The construct id.
@@ -97,9 +104,15 @@ class SupervisorPrograms(Construct):
         lines: list[str] = []
         if not problems:
             files = build_host_files(checked, policy, log_policy_, install_, reader_group)
-            # The log group's name is only known at deploy time: count it at its longest.
+            # The log group's name is only known at deploy time: count it at its longest, and
+            # the agent's bucket and region too (its object key is the asset hash and a suffix).
             longest_name = "x" * REFERENCE_MAX if monitoring_on else None
-            lines = script_lines(files, install_, longest_name)
+            longest_download = (
+                None
+                if files.agent is None
+                else AgentDownload("x" * BUCKET_NAME_MAX, "x" * _ASSET_KEY_SIZE, "x" * REGION_MAX)
+            )
+            lines = script_lines(files, install_, longest_name, longest_download)
             size = _rendered_size(scope, user_data, lines)
             if size > USER_DATA_LIMIT_BYTES:
                 problems.add(
@@ -119,6 +132,17 @@ class SupervisorPrograms(Construct):
         self._alarms: dict[str, cloudwatch.Alarm] = {}
         self._log_group: logs.LogGroup | None = None
         self._checks = SynthChecks(self, path)
+        # The agent is too big for user data (most of its 16 KB): hosts download it from S3.
+        self._agent_asset: s3_assets.Asset | None = None
+        download: AgentDownload | None = None
+        if files.agent is not None:
+            self._agent_asset = s3_assets.Asset(self, "BackoffAgent", path=str(agent_asset_file()))
+            download = AgentDownload(
+                self._agent_asset.s3_bucket_name,
+                self._agent_asset.s3_object_key,
+                Stack.of(self).region,
+            )
+        lines = script_lines(files, install_, None, download)
         if monitoring_on:
             self._log_group = logs.LogGroup(
                 self,
@@ -128,7 +152,7 @@ class SupervisorPrograms(Construct):
                     RemovalPolicy.RETAIN if log_removal_policy is None else log_removal_policy
                 ),
             )
-            lines = script_lines(files, install_, self._log_group.log_group_name)
+            lines = script_lines(files, install_, self._log_group.log_group_name, download)
             actions = list(alarm_actions or [])
             if alarm_topic is not None:
                 actions.append(cloudwatch_actions.SnsAction(alarm_topic))
@@ -142,6 +166,7 @@ class SupervisorPrograms(Construct):
             self._user_data,
             monitoring=monitoring_on,
             secrets=any(program.secrets for program in checked),
+            agent=self._agent_asset is not None,
             alarms=list(self._alarms.values()),
         )
         self.node.add_validation(self._checks)
@@ -158,6 +183,36 @@ class SupervisorPrograms(Construct):
         return self._log_group.grant(
             grantee, "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"
         )
+
+    def grant_agent(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets the hosts' role download the back-off agent at boot: ``s3:GetObject`` on its
+        asset's object, and nothing else of the assets bucket."""
+        if self._agent_asset is None:
+            raise PolicyError(
+                f"SupervisorPrograms {self.node.path}: no program uses the back-off, so there is "
+                "no agent to grant. Fix: leave RestartPolicy(backoff=...) on, or do not call "
+                "grant_agent."
+            )
+        self._checks.agent_granted = True
+        asset = self._agent_asset
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:GetObject"],
+            resource_arns=[asset.bucket.arn_for_objects(asset.s3_object_key)],
+        )
+
+    def grant_host(self, grantee: iam.IGrantable) -> list[iam.Grant]:
+        """Everything the hosts' role needs, in one call: ``grant_agent`` when programs use the
+        back-off, ``grant_monitoring`` when monitoring is on, ``grant_secrets`` when programs
+        have secrets. Counts as each of them for synth's warnings."""
+        grants: list[iam.Grant] = []
+        if self._agent_asset is not None:
+            grants.append(self.grant_agent(grantee))
+        if self._log_group is not None:
+            grants.append(self.grant_monitoring(grantee))
+        if any(program.secrets for program in self._programs):
+            grants.extend(self.grant_secrets(grantee))
+        return grants
 
     def grant_secrets(self, grantee: iam.IGrantable) -> list[iam.Grant]:
         """Lets the hosts' role read every program's secrets (``ssm:GetParameter*`` or
@@ -178,6 +233,12 @@ class SupervisorPrograms(Construct):
             seen.add(id(target))
             grants.append(target.grant_read(grantee))
         return grants
+
+    @property
+    def agent_asset(self) -> s3_assets.Asset | None:
+        """The back-off agent the hosts download at boot; None when no program uses the
+        back-off."""
+        return self._agent_asset
 
     @property
     def log_group(self) -> logs.ILogGroup | None:
@@ -218,6 +279,10 @@ class SupervisorPrograms(Construct):
     def script(self) -> str:
         """The shell block this construct added to the user data."""
         return self._script
+
+
+# A default synthesizer's object key: the asset's SHA-256 in hex and the file's suffix.
+_ASSET_KEY_SIZE = 64 + len(".py")
 
 
 def _rendered_size(scope: Construct, user_data: ec2.UserData | None, lines: list[str]) -> int:

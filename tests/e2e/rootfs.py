@@ -18,6 +18,7 @@ SUITE = "bookworm"
 PACKAGES = "python3,python3-venv,supervisor"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cdk-restart-policy"
 STANDIN = Path(__file__).with_name("systemctl")
+AWS_STANDIN = Path(__file__).with_name("aws")
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -108,6 +109,8 @@ def chroot(work: Path) -> Iterator[Chroot]:
         target.write("/etc/pip.conf", "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n")
     shutil.copy(STANDIN, target.path("/usr/local/sbin/systemctl"))
     target.path("/usr/local/sbin/systemctl").chmod(0o755)
+    shutil.copy(AWS_STANDIN, target.path("/usr/local/bin/aws"))
+    target.path("/usr/local/bin/aws").chmod(0o755)
     subprocess.run(["mount", "-t", "proc", "proc", str(target.path("/proc"))], check=True)
     try:
         yield target
