@@ -1,7 +1,9 @@
-"""Text that a shell script writes into files: here-documents, ``echo``, ``printf``, ``tee``.
+"""Text that a shell script writes into files: here-documents, here-strings, ``echo``,
+``printf``, ``tee`` and ``{ ...; } > file`` groups, every write to one path combined in order.
 
 Enough of the shell to find supervisor configs in user data, not a shell: what it cannot follow
-is left to the caller's "section seen but not read" warning.
+is left to the caller's "section seen but not read" warning, and an in-place edit (``sed -i``)
+of a file it read is reported.
 """
 
 from __future__ import annotations
@@ -47,32 +49,14 @@ def command_writes(script: str, skip: set[int]) -> Iterator[tuple[str, bool, ran
     file in the order the script writes them; lines in ``skip`` (here-document bodies) are not
     commands."""
     files: dict[str, _Written] = {}
-    lines = script.split("\n")
-    index = 0
-    while index < len(lines):
-        if index in skip or not _ECHO.search(lines[index]):
-            index += 1
-            continue
-        start = index
-        command = lines[index]
-        words = _split(command)
-        # A quoted argument may run over several lines.
-        while words is None and index + 1 < len(lines) and index - start < 200:
-            index += 1
-            command += "\n" + lines[index]
-            words = _split(command)
-        index += 1
-        if words is None:
-            continue
-        for target, text, append in _writes(words):
-            expanded = "$" in command or "`" in command
-            entry = files.get(target)
-            if entry is None or not append:
-                files[target] = _Written(text, expanded, start, index)
-            else:
-                entry.text += text
-                entry.expanded = entry.expanded or expanded
-                entry.end = index
+    for target, text, append, expanded, start, end in _command_writes(script, skip):
+        entry = files.get(target or "")
+        if entry is None or not append:
+            files[target or ""] = _Written(text, expanded, start, end)
+        else:
+            entry.text += text
+            entry.expanded = entry.expanded or expanded
+            entry.end = end
     for written in files.values():
         yield written.text, written.expanded, range(written.start, written.end)
 
