@@ -7,6 +7,9 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import shlex
+import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,8 @@ from aws_cdk import App, Duration, Fn, NestedStack, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_ssm as ssm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from restart_policy import (
     PolicyError,
@@ -24,6 +29,7 @@ from restart_policy import (
     RestartPolicyChecks,
     SupervisorPrograms,
 )
+from restart_policy._rules._shell import file_texts
 from tests.test_checks import check, check_app, check_messages, rules
 from tests.test_checks_bad_input import Context
 
@@ -540,3 +546,55 @@ def test_user_data_record_beyond_the_limits_is_a_finding() -> None:
         ec2.CfnLaunchTemplate(stack, "Lt", launch_template_data=data)
 
     assert rules(check(build)[1]) == {"RP-POLICY-RECORD", "RP-SUP-RETRIES"}
+
+
+# --- the combined writes against bash itself --------------------------------------------------
+
+SAFE_LINE = st.sampled_from(
+    ["[program:w]", "command=/srv/w --queue orders", "startsecs = 120", "autorestart=true",
+     "; a comment", "stopwaitsecs: 60"]
+)  # fmt: skip
+
+
+def one_write(style: str, append: bool, lines: list[str], path: str) -> str:
+    arrow = ">>" if append else ">"
+    tee = "tee -a" if append else "tee"
+    if style == "heredoc":
+        return "\n".join([f"cat {arrow} {path} <<'EOF'", *lines, "EOF"])
+    if style == "echo":
+        return "\n".join(
+            f"echo {shlex.quote(line)} {arrow} {path}" for line in lines[:1]
+        ) + "".join(f"\necho {shlex.quote(line)} >> {path}" for line in lines[1:])
+    if style == "tee":
+        args = " ".join(shlex.quote(line) for line in lines)
+        return f"printf '%s\\n' {args} | {tee} {path} > /dev/null"
+    if style == "here-string":
+        body = "\\n".join(lines)
+        return f"{tee} {path} <<< $'{body}' > /dev/null"
+    echoes = "\n".join(f"  echo {shlex.quote(line)}" for line in lines)
+    return f"{{\n{echoes}\n}} {arrow} {path}"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    writes=st.lists(
+        st.tuples(
+            st.sampled_from(["heredoc", "echo", "tee", "here-string", "group"]),
+            st.booleans(),
+            st.lists(SAFE_LINE, min_size=1, max_size=4),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_combined_writes_are_what_bash_leaves_in_the_file(
+    writes: list[tuple[str, bool, list[str]]],
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/w.conf"
+        script = "\n".join(one_write(style, append, lines, path) for style, append, lines in writes)
+        subprocess.run(["bash", "-c", script], check=True, timeout=60)
+        written = Path(path).read_text()
+    texts, _, problems = file_texts(script + "\n")
+    assert [entry.text for entry in texts if entry.target == path] == [written]
+    assert problems == []
