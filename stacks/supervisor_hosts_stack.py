@@ -45,6 +45,7 @@ class SupervisorHostsStack(Stack):
         )
         role = iam.Role(self, "HostRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
         self.programs.grant_monitoring(role)
+        self.programs.grant_agent(role)  # the hosts download the back-off agent at boot
         template = ec2.LaunchTemplate(
             self,
             "HostTemplate",

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
-from tests.e2e.assets import host_user_data
+from restart_policy._backoff_listener import agent_for_hosts
+from tests.e2e.assets import host_user_data, serve_assets
 from tests.e2e.rootfs import Chroot, chroot
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +49,25 @@ print(json.dumps({
 
 
 def reference_user_data(templates: dict[str, dict[str, Any]]) -> str:
-    resources = templates["SupervisorHosts"]["Resources"]
+    return launch_template_user_data(templates["SupervisorHosts"])
+
+
+def reference_assembly(out: Path) -> tuple[str, Path]:
+    """The reference stack synthesized on its own: its user data and its cloud assembly folder
+    (where the back-off agent's asset file is)."""
+    from aws_cdk import App
+
+    from stacks.supervisor_hosts_stack import SupervisorHostsStack
+
+    app = App(outdir=str(out))
+    SupervisorHostsStack(app, "SupervisorHosts")
+    assembly = app.synth()
+    template = assembly.get_stack_by_name("SupervisorHosts").template
+    return launch_template_user_data(template), Path(assembly.directory)
+
+
+def launch_template_user_data(template: dict[str, Any]) -> str:
+    resources = template["Resources"]
     (launch_template,) = (r for r in resources.values() if r["Type"] == "AWS::EC2::LaunchTemplate")
     # The log group's name is given by CloudFormation at deploy time.
     return host_user_data(
@@ -90,7 +109,11 @@ def test_reference_user_data_boots_supervisord_with_the_policy(
     example_templates: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
     user_data = reference_user_data(example_templates)
+    alone, assembly = reference_assembly(tmp_path / "cdk.out")
+    assert alone == user_data
     with chroot(tmp_path) as host:
+        served = serve_assets(host, user_data, assembly)
+        assert served.read_text() == agent_for_hosts()
         for name in PROGRAMS:
             host.write(f"{SCRIPTS}/{name}.sh", "#!/bin/sh\nexec sleep 100000\n", mode=0o755)
         host.write("/root/user-data.sh", user_data, mode=0o755)
@@ -105,6 +128,13 @@ def test_reference_user_data_boots_supervisord_with_the_policy(
             "daemon_transaction_monitoring_sending_request:daemon_transaction_monitoring_sending_request-0",
             "restart-policy-backoff:restart-policy-backoff",
         ]
+
+        # The agent came from the asset, through the AWS CLI with the stack's region.
+        assert host.path("/etc/restart-policy/backoff_agent.py").read_text() == agent_for_hosts()
+        (download,) = host.path("/tmp/aws-calls.log").read_text().splitlines()
+        assert download.startswith("s3 cp --only-show-errors s3://cdk-hnb659fds-assets-")
+        assert download.endswith("/backoff_agent.py --region eu-west-1")
+        assert "agent-download-failed" not in first.stderr
 
         python = "/opt/restart-policy/supervisor/bin/python"
         version = host.run(python, "-c", "import supervisor.options as o; print(o.VERSION)")
@@ -169,7 +199,7 @@ def test_os_package_strategy_runs_beside_the_hosts_own_supervisor(tmp_path: Path
     supervisord, already running a program of its own, is neither stopped nor taken over."""
     from restart_policy import Program, SupervisorInstall
 
-    user_data = synth_user_data(
+    user_data, assembly = synth_assembly(
         [Program(name="worker", command=f"{SCRIPTS}/worker.sh", numprocs=2)],
         install=SupervisorInstall.os_package(),
     )
@@ -189,6 +219,7 @@ def test_os_package_strategy_runs_beside_the_hosts_own_supervisor(tmp_path: Path
         hosts_before = host_status()
         hosts_daemon = int(host.path("/run/supervisord.pid").read_text())
 
+        serve_assets(host, user_data, assembly)
         apply(host, user_data)
         up = wait_spawned(host, 3)
         assert sorted(up) == [
@@ -219,19 +250,33 @@ DEBIAN_SUPERVISOR = "/usr/bin/supervisord"
 
 def synth_user_data(programs: list[Any], **props: Any) -> str:
     """The user data of a launch template for ``programs``, without monitoring."""
+    return synth_assembly(programs, **props)[0]
+
+
+def synth_assembly(programs: list[Any], **props: Any) -> tuple[str, Path]:
+    """The user data of a launch template for ``programs``, without monitoring, and the cloud
+    assembly folder holding the back-off agent's asset."""
     from aws_cdk import App, Stack
     from aws_cdk import aws_ec2 as ec2
-    from aws_cdk.assertions import Template
 
     from restart_policy import SupervisorPrograms
 
-    stack = Stack(App(), "Hosts")
+    app = App()
+    stack = Stack(app, "Hosts")
     construct = SupervisorPrograms(stack, "Programs", programs=programs, monitoring=False, **props)
     ec2.LaunchTemplate(stack, "Template", user_data=construct.user_data)
-    (launch_template,) = (
-        Template.from_stack(stack).find_resources("AWS::EC2::LaunchTemplate").values()
+    assembly = app.synth()
+    return launch_template_user_data(assembly.get_stack_by_name("Hosts").template), Path(
+        assembly.directory
     )
-    return host_user_data(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
+
+
+def apply_served(host: Chroot, programs: list[Any], **props: Any) -> str:
+    """Synthesizes, serves the agent's asset to the host's stand-in AWS CLI, runs the user data."""
+    user_data, assembly = synth_assembly(programs, **props)
+    serve_assets(host, user_data, assembly)
+    apply(host, user_data)
+    return user_data
 
 
 def local_bin_supervisor(host: Chroot) -> Any:
@@ -278,12 +323,12 @@ def test_program_changes_restart_only_the_changed_programs(tmp_path: Path) -> No
     with chroot(tmp_path) as host:
         host.write(f"{SCRIPTS}/run.sh", "#!/bin/sh\nexec sleep 100000\n", mode=0o755)
         install = local_bin_supervisor(host)
-        apply(host, synth_user_data(programs(1), install=install))
+        apply_served(host, programs(1), install=install)
         before = wait_spawned(host, 4)
         assert set(before) == {"changed:changed-0", agent, "gone:gone-0", "keep:keep-0"}
         daemon = supervisord_pid(host)
 
-        apply(host, synth_user_data(programs(2), install=install))
+        apply_served(host, programs(2), install=install)
 
         def settled() -> bool:
             now = statuses(host)
@@ -312,7 +357,7 @@ def test_wrapper_and_file_modes_on_a_host(tmp_path: Path) -> None:
         host.write(f"{SCRIPTS}/run.sh", "#!/bin/sh\nexec sleep 100000\n", mode=0o755)
         install = local_bin_supervisor(host)
         program = Program(name="worker", command=f"{SCRIPTS}/run.sh", environment={"TOKEN": "x"})
-        apply(host, synth_user_data([program], install=install))
+        apply_served(host, [program], install=install)
         wait_spawned(host, 2)
         listed = host.run(CTL, "status", check=False, timeout=30)
         assert "worker:worker-0" in listed.stdout, listed
@@ -350,7 +395,7 @@ def test_stopping_supervisord_stops_every_program_at_once_and_leaves_nothing(
     with chroot(tmp_path) as host:
         host.write(f"{SCRIPTS}/stubborn.sh", stubborn, mode=0o755)
         install = local_bin_supervisor(host)
-        apply(host, synth_user_data(programs, install=install, restart_policy=slow))
+        apply_served(host, programs, install=install, restart_policy=slow)
         first = wait_spawned(host, 11)
         unit = host.path("/etc/systemd/system/restart-policy-supervisord.service").read_text()
         assert "TimeoutStopSec=40\n" in unit and "KillMode=mixed\n" in unit
@@ -374,10 +419,9 @@ def test_stopping_supervisord_stops_every_program_at_once_and_leaves_nothing(
         assert len(shells()) == 10, shells()
 
 
-# Stands in for the AWS CLI on a host (no AWS account here): answers get-parameter and
-# get-secret-value for the ARNs it knows, in the CLI's text output, and logs its arguments.
+# What the stand-in AWS CLI (tests/e2e/aws, which logs its arguments) answers besides
+# `s3 cp`: get-parameter and get-secret-value for the ARNs it knows, in the CLI's text output.
 FAKE_AWS = """#!/bin/sh
-echo "$*" >> /tmp/aws-calls.log
 case "$*" in
 *"ssm get-parameter --with-decryption --name arn:aws:ssm:eu-west-1:123456789012:parameter/db"*)
   echo 's3cr3t pass' ;;
@@ -410,11 +454,12 @@ def test_secrets_are_fetched_at_start_and_never_written_on_the_host(tmp_path: Pa
     env_script = "#!/bin/sh\nenv > /tmp/app-env.txt\nexec sleep 100000\n"
     with chroot(tmp_path) as host:
         host.write(f"{SCRIPTS}/env.sh", env_script, mode=0o755)
-        host.write("/usr/local/bin/aws", FAKE_AWS, mode=0o755)
+        host.write("/usr/local/lib/fake-aws/other", FAKE_AWS, mode=0o755)
         host.path("/tmp").chmod(0o1777)
         install = local_bin_supervisor(host)
-        user_data = synth_user_data([program], install=install)
+        user_data, assembly = synth_assembly([program], install=install)
         assert "s3cr3t" not in user_data
+        serve_assets(host, user_data, assembly)
         apply(host, user_data)
         wait_spawned(host, 2)
         env_file = host.path("/tmp/app-env.txt")
@@ -430,3 +475,41 @@ def test_secrets_are_fetched_at_start_and_never_written_on_the_host(tmp_path: Pa
             "grep", "-rl", "s3cr3t", "/etc/restart-policy", "/var/log/supervisor", check=False
         )
         assert written.stdout == "", written.stdout
+
+
+def test_a_failed_agent_download_leaves_the_programs_running_and_says_so(tmp_path: Path) -> None:
+    """Nothing served (no grant, no AWS CLI, no network): the user data still succeeds,
+    supervisord runs the programs without the agent, and the failure is in the user data's
+    output and in the agent's log as a line the ``backoff`` alarm counts. Served the next time,
+    the agent starts and the programs keep their pids."""
+    from restart_policy import Program
+
+    program = Program(name="worker", command=f"{SCRIPTS}/run.sh", numprocs=2)
+    user_data, assembly = synth_assembly([program])
+    agent = "restart-policy-backoff:restart-policy-backoff"
+    with chroot(tmp_path) as host:
+        host.write(f"{SCRIPTS}/run.sh", "#!/bin/sh\nexec sleep 100000\n", mode=0o755)
+        host.write("/root/user-data.sh", user_data, mode=0o755)
+        first = host.run("/bin/bash", "/root/user-data.sh", check=False)
+        assert first.returncode == 0, first.stderr
+        assert "ERROR agent-download-failed: could not download the back-off agent" in first.stderr
+        assert "404" in first.stderr  # the CLI's own error, in the same log
+        assert not host.path("/etc/restart-policy/backoff_agent.py").exists()
+        workers = ["worker:worker-0", "worker:worker-1"]
+
+        def workers_up() -> bool:
+            now = statuses(host)
+            return all(now.get(name, ("", 0))[0] == "RUNNING" for name in workers)
+
+        wait_for(workers_up, f"programs not up without the agent: {statuses(host)}")
+        assert statuses(host)[agent][0] != "RUNNING"  # the listener alone cannot start
+        log = host.path("/var/log/supervisor/restart-policy-backoff.log").read_text()
+        (line,) = [json.loads(entry) for entry in log.splitlines() if "download" in entry]
+        assert line["agent"] == "restart-policy-backoff" and line["decision"] == "give-up"
+        assert line["reason"] == "agent-download-failed"
+        pids = {name: statuses(host)[name][1] for name in workers}
+
+        serve_assets(host, user_data, assembly)
+        apply(host, user_data)
+        wait_for(lambda: statuses(host)[agent][0] == "RUNNING", f"no agent: {statuses(host)}")
+        assert {name: statuses(host)[name][1] for name in workers} == pids

@@ -518,3 +518,25 @@ def agent_warnings(stack: Stack) -> list[str]:
     return [
         str(entry.entry.data) for entry in found if WARN_AGENT_NOT_GRANTED in str(entry.entry.data)
     ]
+
+
+def test_snapshot_masks_the_agents_key_so_a_new_agent_leaves_it_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from restart_policy import _backoff_listener
+    from restart_policy.testing import normalize_template
+
+    def template() -> dict[str, Any]:
+        stack = Stack(App(), "Hosts")
+        programs = SupervisorPrograms(stack, "Programs", programs=[RECON], monitoring=False)
+        role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
+        programs.grant_agent(role)
+        ec2.LaunchTemplate(stack, "Template", user_data=programs.user_data, role=role)
+        return Template.from_stack(stack).to_json()
+
+    before = template()
+    changed = _backoff_listener.agent_for_hosts() + "# a new agent\n"
+    monkeypatch.setattr(_backoff_listener, "agent_for_hosts", lambda: changed)
+    after = template()
+    assert before != after  # a new object key
+    assert normalize_template(before) == normalize_template(after)
