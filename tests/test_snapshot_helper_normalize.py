@@ -314,6 +314,34 @@ def test_an_assets_own_path_names_it_and_names_stay_apart() -> None:
     assert keys == ["[ASSET S/Dep #2].zip", "[ASSET S/Dep].zip"]
 
 
+def user_data(*parts: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::EC2::LaunchTemplate",
+        "Properties": {"UserData": {"Fn::Base64": {"Fn::Join": ["", list(parts)]}}},
+    }
+
+
+def test_the_download_path_of_an_asset_in_user_data_is_masked() -> None:
+    # UserData.for_windows().add_s3_download_command: the key after the bucket, the local file.
+    template = {"Resources": {"T": user_data(
+        f"mkdir (Split-Path -Path 'C:/temp/{H1}.zip' ) -ea 0\nRead-S3Object -BucketName '",
+        BUCKET,
+        f"' -key '{H1}.zip' -file 'C:/temp/{H1}.zip' -ErrorAction Stop\n",
+    )}}  # fmt: skip
+    out = json.dumps(normalize_template(template))
+    assert H1 not in out and out.count("[ASSET T]") == 3
+
+
+def test_a_users_tmp_file_with_another_hash_is_kept() -> None:
+    template = {"Resources": {"T": user_data(
+        f"mkdir -p $(dirname '/tmp/{H1}.zip')\naws s3 cp 's3://",
+        BUCKET,
+        f"/{H1}.zip' '/tmp/{H1}.zip'\nsha256sum /tmp/{USER}.zip\n",
+    )}}  # fmt: skip
+    out = json.dumps(normalize_template(template))
+    assert H1 not in out and f"/tmp/{USER}.zip" in out
+
+
 def test_an_api_deployment_id_hash_is_masked_with_current_version() -> None:
     lid = "RestDeployment633E6720" + "a" * 32
     template = {

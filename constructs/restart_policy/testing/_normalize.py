@@ -104,8 +104,10 @@ def normalize_template(
       parameter and ``CheckBootstrapVersion`` rule.
     - (``ignore_assets``) Asset hashes become ``[ASSET <construct path>]`` where CDK puts them:
       ``S3Key`` next to an asset bucket, the object key after the bucket in a URL (nested
-      stacks' ``TemplateURL``), the tag after ``container-assets-...:``, ``aws:asset:path``.
-      The same hash elsewhere in the template is the same asset and gets the same name.
+      stacks' ``TemplateURL``), the tag after ``container-assets-...:``, ``aws:asset:path``,
+      and ``add_s3_download_command``'s ``/tmp/<key>`` in the same user data. One hash has one
+      name at all of these, in the stack and its nested stacks; the same 64 hex digits
+      anywhere else are the user's and stay.
       Also the hashes CDK derives from asset URLs: the 16 hex digits appended to an
       ``ec2.Instance``'s logical id and the ``# fingerprint:`` of ``CloudFormationInit``.
     - (``ignore_current_version``) ``<fn>CurrentVersion<8 hex><32 hex>`` logical ids lose the
