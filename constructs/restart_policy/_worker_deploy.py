@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aws_cdk import Annotations, Stack, Token
+import jsii
+from aws_cdk import Annotations, AspectPriority, Aspects, IAspect, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from ._policy_record import record_policy
 from .policy import RestartPolicy
@@ -123,9 +124,11 @@ def build_service(scope: Construct, spec: ServiceSpec) -> ecs.BaseService:
         # A service with a strategy fails to create when its provider is not yet associated
         # with the cluster, and CloudFormation knows no order between the two: the service
         # must depend on the AWS::ECS::ClusterCapacityProviderAssociations (containers-roadmap
-        # #631). CDK makes that resource in an aspect at synth, so depend on the cluster's
-        # whole subtree, which then holds it.
-        service.node.add_dependency(spec.cluster)
+        # #631). CDK makes that resource in an aspect of the cluster at synth, so a second
+        # aspect, added after it with the same priority, adds the dependency once it exists.
+        Aspects.of(spec.cluster).add(
+            _WaitForAssociations(spec.cluster, service), priority=AspectPriority.DEFAULT
+        )
     cfn_service = service.node.default_child
     assert isinstance(cfn_service, ecs.CfnService)
     if capacity.uses_cluster_default:
@@ -153,6 +156,23 @@ def build_service(scope: Construct, spec: ServiceSpec) -> ecs.BaseService:
                 + ". Or give a task role WorkerService may add to (mutable=True on import).",
             )
     return service
+
+
+@jsii.implements(IAspect)
+class _WaitForAssociations:
+    """Makes ``service`` depend on ``cluster``'s capacity provider associations (only them: a
+    dependency on the whole cluster would repeat the ``Ref`` to the cluster, cfn-lint W3005)."""
+
+    def __init__(self, cluster: ecs.Cluster, service: ecs.BaseService) -> None:
+        self._cluster_path = cluster.node.path
+        self._service = service
+
+    def visit(self, node: IConstruct) -> None:
+        if node.node.path != self._cluster_path:
+            return
+        for child in node.node.children:
+            if isinstance(child, ecs.CfnClusterCapacityProviderAssociations):
+                self._service.node.add_dependency(child)
 
 
 def _cluster_exec_config(cluster: ecs.ICluster) -> bool:
