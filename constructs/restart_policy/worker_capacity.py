@@ -1,8 +1,10 @@
 """``WorkerCapacity``: where the tasks of a ``WorkerService`` run.
 
-Pure data and checks; ``WorkerService`` builds from it. ECS rules out a launch type together
-with a capacity provider strategy ("If a capacityProviderStrategy is specified, the launchType
-parameter must be omitted"), so a strategy always omits the launch type.
+Pure data and checks; ``WorkerService`` builds from it and reports the problems kept in
+``problems`` with its own, under its construct path, in one ``PolicyError``. ECS rules out a
+launch type together with a capacity provider strategy ("If a capacityProviderStrategy is
+specified, the launchType parameter must be omitted"), so a strategy always omits the launch
+type.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """``WorkerScaling``: how many tasks a ``WorkerService`` runs, by queue depth, CPU, memory or time.
 
 Pure data and checks; ``WorkerService`` builds the Application Auto Scaling resources from it.
+The checks run when the object is made, and what they find is kept in ``problems``: the
+``WorkerService`` that uses the object reports it with its own problems, under its construct
+path, in one ``PolicyError`` (a ``WorkerScaling`` is made before the service that would name it).
 """
 
 from __future__ import annotations
