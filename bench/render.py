@@ -43,13 +43,16 @@ def render_thousand(repeats: int = 7) -> float:
 
 
 def user_data_size(programs: list[Program]) -> int:
+    """Bytes of the user data as the construct counts it: resolved, each deploy-time value (the
+    log group's name, the back-off agent's bucket and region) at its longest."""
     from aws_cdk import App, Stack
 
     from restart_policy import SupervisorPrograms
-    from restart_policy.supervisor_programs import worst_case_size
+    from restart_policy._user_data_size import resolved_size
 
-    construct = SupervisorPrograms(Stack(App(), "S"), "Programs", programs=programs)
-    return worst_case_size(construct.user_data.render())
+    stack = Stack(App(), "S")
+    construct = SupervisorPrograms(stack, "Programs", programs=programs)
+    return resolved_size(stack.resolve(construct.user_data.render()))
 
 
 def capacity(make: object) -> tuple[int, int]:

@@ -261,8 +261,8 @@ def _download_lines(agent: AgentDownload | None) -> list[str]:
         f" --region '{agent.region}'; then",
         f'  rm -f "$rp_stage/{AGENT_FILE_NAME}"',
         f"  echo 'cdk-restart-policy: ERROR {AGENT_DOWNLOAD_FAILED}: could not download the"
-        f" back-off agent from {source} (is the AWS CLI installed, and did the hosts role get"
-        " grant_agent?); programs run WITHOUT the back-off' >&2",
+        " back-off agent (is the AWS CLI installed, and did the hosts role get grant_agent?);"
+        " programs run WITHOUT the back-off' >&2",
         "fi",
     ]
 
