@@ -75,6 +75,13 @@ class Env:
         )
         #: No capacity providers, no default strategy.
         self.plain_cluster = ecs.Cluster(self.stack, "Plain", vpc=self.vpc)
+        #: Container Insights on, which queue backlog per task needs.
+        self.insights_cluster = ecs.Cluster(
+            self.stack,
+            "Insights",
+            vpc=self.vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+        )
         self.queue = sqs.Queue(self.stack, "Queue")
         self.secret = secretsmanager.Secret.from_secret_name_v2(self.stack, "Secret", "s")
         self.number = CfnParameter(self.stack, "N", type="Number").value_as_number
@@ -98,7 +105,9 @@ def worker(**props: Any) -> None:
 
 
 def scaling(make: Callable[[Env], WorkerScaling]) -> Callable[[], None]:
-    return lambda: worker(scaling=make(env()))
+    """A WorkerService on a cluster with Container Insights (which target tracking on the
+    backlog per task needs), so that only the scaling's own problem is reported."""
+    return lambda: worker(cluster=env().insights_cluster, scaling=make(env()))
 
 
 def strategy(
@@ -154,10 +163,15 @@ class Case:
     trigger: Callable[[], object]
     #: For a call site whose fix is not a literal (``exc.fix``, a variable): its source text.
     fix_source: str | None = None
+    #: Tells apart the ids of two cases of one branch.
+    tag: str = ""
+    #: How many problems the trigger makes: 1, unless no input reaches the branch alone.
+    problems: int = 1
 
     @property
     def id(self) -> str:
-        return f"{self.module.removesuffix('.py')}:{self.field}:{self.reason[:40]}"
+        tag = f":{self.tag}" if self.tag else ""
+        return f"{self.module.removesuffix('.py')}:{self.field}:{self.reason[:40]}{tag}"
 
 
 C = Case
@@ -455,6 +469,24 @@ CASES: list[Case] = [
         "balance its quotes",
         program(command='echo "a'),
         fix_source="fix",
+    ),
+    C(
+        "program.py",
+        "command",
+        "",
+        "put the command on one line, or move a multi-line script into a wrapper script",
+        program(command="/bin/true\n/bin/false"),
+        fix_source="fix",
+        tag="line break",
+    ),
+    C(
+        "program.py",
+        "command",
+        "",
+        "remove the white space before ; and #, or use a wrapper script",
+        program(command="/bin/true ; /bin/false"),
+        fix_source="fix",
+        tag="inline comment",
     ),
     C(
         "program.py",
@@ -775,6 +807,10 @@ CASES: list[Case] = [
         lambda: worker(
             capacity=WorkerCapacity.cluster_default(network_mode=ecs.NetworkMode.BRIDGE)
         ),
+        # WorkerCapacity itself reports capacity.network_mode too: cluster_default() counts as
+        # Fargate until the cluster says otherwise (fargate=False instead adds the
+        # "contradicts" problem), so this branch never fires alone.
+        problems=2,
     ),
     C(
         "_worker_checks.py",
@@ -793,6 +829,7 @@ CASES: list[Case] = [
             cluster=env().plain_cluster, capacity_provider_strategies=[strategy("FARGATE")]
         ),
         fix_source=FARGATE_OR_ASG,
+        tag="fargate",
     ),
     C(
         "_worker_checks.py",
@@ -801,6 +838,7 @@ CASES: list[Case] = [
         "add them with cluster.add_asg_capacity_provider(...) before the WorkerService",
         lambda: worker(capacity_provider_strategies=[strategy("asg-provider")]),
         fix_source=FARGATE_OR_ASG,
+        tag="asg",
     ),
     C(
         "_worker_checks.py",
@@ -951,7 +989,9 @@ CASES: list[Case] = [
         "does not turn Container Insights on",
         "create the cluster with container_insights_v2=ecs.ContainerInsights.ENABLED, or use "
         "WorkerScaling.queue_depth (steps, no Container Insights needed)",
-        scaling(lambda e: WorkerScaling.queue_backlog_per_task(e.queue, 5, max_capacity=3)),
+        lambda: worker(
+            scaling=WorkerScaling.queue_backlog_per_task(env().queue, 5, max_capacity=3)
+        ),
     ),
     C(
         "_worker_checks.py",
@@ -1038,6 +1078,8 @@ CASES: list[Case] = [
         "mixes Fargate and Auto Scaling group",
         "give Fargate providers only, or ASG providers only",
         lambda: worker(capacity_provider_strategies=[strategy("FARGATE"), strategy("asg")]),
+        # and "asg" is not a provider of the cluster (a real one costs an Auto Scaling group)
+        problems=2,
     ),
     C(
         "worker_capacity.py",
@@ -1052,6 +1094,8 @@ CASES: list[Case] = [
         "a strategy holds at most ",
         "give at most 6",
         lambda: worker(capacity_provider_strategies=[strategy(f"asg{n}") for n in range(7)]),
+        # and they are not providers of the cluster (there are only two Fargate providers)
+        problems=2,
     ),
     C(
         "worker_capacity.py",
@@ -1226,6 +1270,7 @@ def test_the_policy_error_names_the_field_and_its_fix(case: Case) -> None:
     matching = [rest for rest in lines if case.reason in rest]
     assert matching, f"no {case.field!r} line with reason {case.reason!r} in:\n{message}"
     assert any(rest.endswith(f". Fix: {case.fix}.") for rest in matching), message
+    assert len(list(problem_lines(message))) == case.problems, message
 
 
 # --- every call site has a case ---------------------------------------------------------------
@@ -1235,14 +1280,16 @@ def test_the_policy_error_names_the_field_and_its_fix(case: Case) -> None:
 class Site:
     file: str
     line: int
-    #: The field when it is a literal, else None.
-    field: str | None
+    #: The literal parts of the field (empty when it has none).
+    field_parts: tuple[str, ...]
     #: The literal parts of the reason (empty when it has none).
     reason_parts: tuple[str, ...]
     #: The literal parts of the fix; empty when the fix is not a literal.
     fix_parts: tuple[str, ...]
     #: The fix's source text when it is not a literal (``exc.fix``), else None.
     fix_source: str | None
+    #: ``field_parts`` when the field is one plain literal, else ().
+    whole_field: tuple[str, ...]
 
     def covered_by(self, case: Case) -> bool:
         if case.module != self.file:
@@ -1251,9 +1298,13 @@ class Site:
             case.reason and any(case.reason in part for part in self.reason_parts)
         ):
             return False
-        if self.field is not None and not (
-            case.field == self.field or case.field.endswith("." + self.field)
-        ):
+        if len(self.field_parts) == 1 and self.field_parts == self.whole_field:
+            # a literal field: as given, or under the prefix of the object that reported it
+            if not (
+                case.field == self.field_parts[0] or case.field.endswith(f".{self.field_parts[0]}")
+            ):
+                return False
+        elif not all(part in case.field for part in self.field_parts):
             return False
         if self.fix_source is not None:
             return case.fix_source == self.fix_source
@@ -1286,19 +1337,18 @@ def call_sites() -> list[Site]:
             ):
                 continue
             field, _, reason, fix = node.args[:4]
-            field_parts = _literal_parts(field)
+            field_parts = _literal_parts(field) or ()
             reason_parts = _literal_parts(reason) or ()
             fix_parts = _literal_parts(fix)
             sites.append(
                 Site(
                     file=str(path.relative_to(LIBRARY)),
                     line=node.lineno,
-                    field=field_parts[0]
-                    if isinstance(field, ast.Constant) and field_parts
-                    else None,
+                    field_parts=field_parts,
                     reason_parts=reason_parts,
                     fix_parts=fix_parts or (),
                     fix_source=None if fix_parts is not None else ast.unparse(fix),
+                    whole_field=field_parts if isinstance(field, ast.Constant) else (),
                 )
             )
     return sites
@@ -1324,7 +1374,7 @@ def test_every_problem_branch_of_the_library_has_a_fix_case() -> None:
     sites = call_sites()
     assert len(sites) >= 130, "the scan found fewer call sites than the library has"
     missing = [
-        f"{site.file}:{site.line} field={site.field} fix={site.fix_source or site.fix_parts}"
+        f"{site.file}:{site.line} field={site.field_parts} fix={site.fix_source or site.fix_parts}"
         for site in sites
         if _site_key(site) not in UNREACHABLE
         and _site_key(site) not in FORWARDERS
