@@ -497,11 +497,14 @@ def test_a_failed_agent_download_leaves_the_programs_running_and_says_so(tmp_pat
         assert not host.path("/etc/restart-policy/backoff_agent.py").exists()
         workers = ["worker:worker-0", "worker:worker-1"]
 
-        def workers_up() -> bool:
+        def workers_up() -> bool:  # started (RUNNING only after the 120 s start window)
             now = statuses(host)
-            return all(now.get(name, ("", 0))[0] == "RUNNING" for name in workers)
+            return all(
+                now.get(name, ("", 0))[0] in ("STARTING", "RUNNING") and now[name][1]
+                for name in workers
+            )
 
-        wait_for(workers_up, f"programs not up without the agent: {statuses(host)}")
+        wait_for(workers_up, "programs not up without the agent")
         assert statuses(host)[agent][0] != "RUNNING"  # the listener alone cannot start
         log = host.path("/var/log/supervisor/restart-policy-backoff.log").read_text()
         (line,) = [json.loads(entry) for entry in log.splitlines() if "download" in entry]
