@@ -12,6 +12,7 @@ import ast
 import functools
 import itertools
 import pathlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -1387,3 +1388,50 @@ def test_the_exemptions_name_call_sites_that_exist() -> None:
     keys = {_site_key(site) for site in call_sites()}
     stale = [key for key in (*UNREACHABLE, *FORWARDERS) if key not in keys]
     assert not stale, f"exemptions for call sites that are gone: {stale}"
+
+
+# --- fix texts that do not mend their problem (defects for the lead; the library is unchanged) --
+
+
+def _fix_of(field: str, trigger: Callable[[], object]) -> str:
+    with pytest.raises(PolicyError) as caught:
+        trigger()
+    fixes = [
+        rest.rpartition(". Fix: ")[2].removesuffix(".")
+        for name, rest in problem_lines(str(caught.value))
+        if name == field
+    ]
+    assert len(fixes) == 1, str(caught.value)
+    return fixes[0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: with a crash_alarm_threshold whose crash loop needs more than a day of "
+    "evaluation, the crash_alarm_window fix asks for a window above CloudWatch's one day "
+    "(which the next synth refuses with the same fix), or to leave it unset (which is refused "
+    "too); the mending fix is a smaller crash_alarm_threshold or backoff_max",
+)
+def test_the_crash_alarm_window_fix_never_asks_for_more_than_a_day() -> None:
+    fix = _fix_of(
+        "crash_alarm_window",
+        lambda: worker(crash_alarm_threshold=200, crash_alarm_window=Duration.minutes(300)),
+    )
+    minutes = re.search(r"Duration\.minutes\((\d+)\)", fix)
+    assert minutes is None or int(minutes.group(1)) <= 24 * 60, fix
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: the crash_alarm_window a token backoff_max needs is sized by "
+    "crash_alarm_threshold, and the fix's formula names start_retries (equal only by default)",
+)
+def test_the_token_backoff_window_fix_names_the_alarm_threshold() -> None:
+    fix = _fix_of(
+        "crash_alarm_window",
+        lambda: worker(
+            restart_policy=RestartPolicy(backoff_max=Duration.seconds(env().number)),
+            crash_alarm_threshold=10,
+        ),
+    )
+    assert "crash_alarm_threshold x" in fix, fix
