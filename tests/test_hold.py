@@ -171,7 +171,8 @@ def test_a_crash_with_the_hold_configured_holds_then_a_stop_ends_it(tmp_path: Pa
     _, err = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 9
     events = [x["event"] for x in json_lines(err)]
-    assert events == ["crash", "hold_degraded", "hold", "hold_stopped"]
+    # No endpoint and a working state_dir: nothing unusual, so no "partial information" warning.
+    assert events == ["crash", "hold", "hold_stopped"]
 
 
 def test_no_command_is_a_usage_error() -> None:
@@ -293,3 +294,95 @@ def test_without_a_heartbeat_file_the_wrapper_beats_nothing(tmp_path: Path) -> N
     beats = hold._ChildBeat(None)
     beats.tick()
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- issue 15's breaker: a trickling metadata endpoint (defect 1) ----
+
+TRICKLE = """
+import sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "100000"); self.end_headers()
+        open(sys.argv[2], "w").close()
+        try:
+            for _ in range(100000):
+                self.wfile.write(b" "); self.wfile.flush(); time.sleep(1)
+        except OSError: pass
+server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(server.server_address[1]))
+server.serve_forever()
+"""
+
+RUNTIME_CRASH = """
+from restart_policy import runtime
+def main(life):
+    raise RuntimeError("boom")
+runtime.run(main)
+"""
+
+
+@pytest.fixture
+def trickling(tmp_path: Path) -> Any:
+    port_file, asked = tmp_path / "port", tmp_path / "asked"
+    server = subprocess.Popen([sys.executable, "-c", TRICKLE, str(port_file), str(asked)])
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not port_file.exists() or not port_file.read_text():
+            assert time.monotonic() < deadline, "the trickling endpoint never started"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port_file.read_text()}/v4/x", asked
+    finally:
+        server.kill()
+        server.wait()
+
+
+HOLD_LONG = {"start_window": 600, "initial": 10, "maximum": 300, "healthy_reset": 600}
+
+
+@pytest.mark.parametrize("kind", ["wrapper", "runtime"])
+def test_a_stop_ends_a_trickling_metadata_fetch(
+    tmp_path: Path, trickling: tuple[str, Path], kind: str
+) -> None:
+    url, asked = trickling
+    script = tmp_path / "crash.py"
+    script.write_text(RUNTIME_CRASH if kind == "runtime" else "import sys; sys.exit(9)\n")
+    command = [sys.executable, str(script)]
+    if kind == "wrapper":
+        command = [sys.executable, "-m", "restart_policy.hold", "--", *command]
+    process = subprocess.Popen(
+        command,
+        stderr=subprocess.PIPE,
+        env=environment(
+            RESTART_POLICY_HOLD=json.dumps(HOLD_LONG), ECS_CONTAINER_METADATA_URI_V4=url
+        ),
+    )
+    wait_for(asked)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=TIMEOUT)  # before the fix: never, whatever the signal
+    assert process.returncode == (1 if kind == "runtime" else 9)
+    assert [x["event"] for x in json_lines(err)][-1] == "hold_stopped"
+
+
+def test_a_trickling_metadata_fetch_gives_up_as_a_whole(
+    tmp_path: Path, trickling: tuple[str, Path]
+) -> None:
+    url, _ = trickling
+    process = wrapper(
+        *python("import sys; sys.exit(9)"),
+        RESTART_POLICY_HOLD=json.dumps(
+            {
+                **HOLD_LONG,
+                "start_window": 0,
+                "initial": 0.1,
+                "maximum": 0.1,
+                "state_dir": str(tmp_path),
+            }
+        ),
+        ECS_CONTAINER_METADATA_URI_V4=url,
+    )
+    _, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 9
+    degraded = [x for x in json_lines(err) if x["event"] == "hold_degraded"]
+    assert "no whole answer within 2 s" in degraded[0]["message"]

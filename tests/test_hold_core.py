@@ -250,6 +250,8 @@ class FakeTime:
         return self.now
 
     def wait(self, seconds: float) -> bool:
+        if seconds == 0:  # a poll for a stop (while the metadata is fetched), not a sleep
+            return self.stop_after is not None and len(self.waits) >= self.stop_after
         self.waits.append(seconds)
         if self.stop_after is not None and len(self.waits) >= self.stop_after:
             return True
@@ -436,20 +438,28 @@ def test_restart_count_comes_from_the_metadata_endpoint(
     assert (hold["n"], hold["source"], hold["backoff"]) == (3, "metadata", 80)
 
 
-def test_the_state_file_is_per_container_name(
+def test_the_state_file_name_does_not_depend_on_the_endpoint(
     capsys: pytest.CaptureFixture[str], metadata: type[Metadata], tmp_path: Path
 ) -> None:
-    metadata.body = json.dumps({"Name": "worker", "RestartCount": 0}).encode()
-    fake = FakeTime(stop_after=1)
+    """Defect: the name came from the metadata's container name, so one failed call switched
+    files and reset a count of 4 to 0."""
+    for _ in range(4):
+        metadata.body = json.dumps({"Name": "worker"}).encode()  # no RestartCount: state counts
+        hold_after_crash(
+            exit_code=1,
+            uptime_seconds=5,
+            wait=FakeTime(stop_after=1).wait,
+            environ=env(metadata=metadata.url, state_dir=str(tmp_path)),
+        )
     hold_after_crash(
         exit_code=1,
         uptime_seconds=5,
-        wait=fake.wait,
-        environ=env(metadata=metadata.url, state_dir=str(tmp_path)),
-        clock=fake.clock,
+        wait=FakeTime(stop_after=1).wait,
+        environ=env(metadata=closed_port_url(), state_dir=str(tmp_path)),
     )
-    saved = json.loads((tmp_path / "hold-state-worker.json").read_text())
-    assert saved == {"consecutive": 1, "restart_count": 0}
+    holds = [x for x in lines(capsys) if x["event"] == "hold"]
+    assert [h["n"] for h in holds] == [0, 1, 2, 3, 4]
+    assert [p.name for p in tmp_path.iterdir()] == ["hold-state.json"]
 
 
 @pytest.mark.parametrize(
@@ -512,8 +522,10 @@ def test_a_missing_state_directory_is_named(
         environ=env(state_dir=str(tmp_path / "absent")),
         clock=fake.clock,
     )
-    (line,) = lines(capsys)
-    assert "does not exist (mount a task-scoped volume there)" in line["message"]
+    degraded, hold = lines(capsys)
+    assert "does not exist (mount a task-scoped volume there)" in degraded["message"]
+    assert "assuming the worst" in degraded["message"]
+    assert (hold["source"], hold["backoff"]) == ("unknown", DEFAULTS["maximum"])
 
 
 def test_an_unreadable_state_file_is_a_warning(
@@ -556,3 +568,155 @@ def test_a_wait_that_returns_early_does_not_spin(
     # About 0.5 s / 0.05 s pauses; a spinning loop makes hundreds of thousands of calls.
     assert 1 <= len(calls) < 200
     assert [x["event"] for x in lines(capsys)][-1] == "hold"
+
+
+# ---- issue 15's breaker: defects 1 and 2 ----
+
+
+class Trickle(http.server.BaseHTTPRequestHandler):
+    """An endpoint that sends one byte a second of a long body: each read returns in time."""
+
+    asked = threading.Event()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        type(self).asked.set()
+        try:
+            for _ in range(100000):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                threading.Event().wait(1.0)
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def trickle() -> Iterator[tuple[str, threading.Event]]:
+    class Handler(Trickle):
+        asked = threading.Event()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v4/abc", Handler.asked
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_trickling_endpoint_is_bounded_as_a_whole(
+    trickle: tuple[str, threading.Event],
+) -> None:
+    url, _ = trickle
+    fetched = _hold_core.fetch_metadata(url, threading.Event().wait, timeout=1.0)
+    assert fetched is not None
+    count, _, problem = fetched
+    assert count is None
+    assert problem is not None and "no whole answer within 1 s" in problem
+
+
+def test_a_stop_ends_a_metadata_fetch(trickle: tuple[str, threading.Event]) -> None:
+    url, asked = trickle
+    stop = threading.Event()
+
+    def stop_once_asked() -> None:
+        asked.wait(60)
+        stop.set()
+
+    threading.Thread(target=stop_once_asked, daemon=True).start()
+    # A deadline far beyond the test's own: only the stop can end this fetch.
+    assert _hold_core.fetch_metadata(url, lambda s: stop.wait(s), timeout=3600) is None
+    assert asked.is_set()
+
+
+def test_an_unwritable_state_and_no_endpoint_assume_the_worst(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Defect: a directory in the way of the state file, no endpoint: every crash was n=0."""
+    (tmp_path / "hold-state.json").mkdir()
+    for _ in range(2):
+        hold_after_crash(
+            exit_code=1,
+            uptime_seconds=5,
+            wait=FakeTime(stop_after=1).wait,
+            environ=env(state_dir=str(tmp_path)),
+        )
+    holds = [x for x in lines(capsys) if x["event"] == "hold"]
+    assert [(h["source"], h["backoff"]) for h in holds] == [("unknown", 300)] * 2
+
+
+def test_a_state_that_cannot_be_saved_assumes_the_worst(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk: the directory is writable by its mode, but no write lands."""
+    monkeypatch.setattr(_hold_core, "save_state", lambda path, state: "No space left on device")
+    for _ in range(2):
+        hold_after_crash(
+            exit_code=1,
+            uptime_seconds=5,
+            wait=FakeTime(stop_after=1).wait,
+            environ=env(state_dir=str(tmp_path)),
+        )
+    found = lines(capsys)
+    holds = [x for x in found if x["event"] == "hold"]
+    assert [h["backoff"] for h in holds] == [300, 300]
+    assert "the count cannot be kept" in found[0]["message"]
+
+
+def test_a_failed_write_leaves_no_temporary(tmp_path: Path) -> None:
+    (tmp_path / "hold-state.json").mkdir()  # os.replace onto a directory fails
+    problem = _hold_core.save_state(str(tmp_path / "hold-state.json"), HoldState(1, None))
+    assert problem is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hold-state.json"]
+
+
+def test_temporaries_left_by_a_killed_write_are_removed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "hold-state.json.123.tmp").write_bytes(b"")
+    hold_after_crash(
+        exit_code=1,
+        uptime_seconds=5,
+        wait=FakeTime(stop_after=1).wait,
+        environ=env(state_dir=str(tmp_path)),
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hold-state.json"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "limit"),
+    [("maximum", 7200, "3600"), ("start_window", 2000, "1800"), ("healthy_reset", 1e6, "86400")],
+)
+def test_out_of_range_settings_are_refused(field: str, value: float, limit: str) -> None:
+    settings = {**DEFAULTS, field: value}
+    with pytest.raises(ValueError, match=rf"{field}=.* \(need <= {limit} seconds\)"):
+        parse_settings(json.dumps(settings))
+
+
+def test_unknown_keys_are_named_and_the_hold_goes_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    hold_after_crash(
+        exit_code=1,
+        uptime_seconds=5,
+        wait=FakeTime(stop_after=1).wait,
+        environ=env(state_dir=str(tmp_path), jiter=0.5),
+    )
+    found = lines(capsys)
+    assert found[0]["event"] == "hold_settings"
+    assert "unknown keys jiter" in found[0]["message"]
+    assert "hold" in [x["event"] for x in found]
+
+
+def test_a_blank_setting_is_no_hold_but_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    fake = FakeTime()
+    hold_after_crash(
+        exit_code=1, uptime_seconds=5, wait=fake.wait, environ={"RESTART_POLICY_HOLD": "  "}
+    )
+    (line,) = lines(capsys)
+    assert "is set but blank" in line["message"]
+    assert fake.waits == []

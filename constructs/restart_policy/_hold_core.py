@@ -21,12 +21,16 @@ around it never raises, because the hold runs while a crash is already being rep
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import glob
 import json
 import math
 import os
 import random
+import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -37,6 +41,13 @@ from typing import Any
 from restart_policy import _heartbeat
 
 HOLD_ENV_VAR = "RESTART_POLICY_HOLD"
+# Set by the hold wrapper for its child: a pipe's write end on which a restart_policy.runtime child
+# says "I wrote my own line about this exit", so that the wrapper does not write a second
+# `"event": "crash"` line for the same crash (the metric would count it twice).
+CRASH_REPORTED_FD_ENV_VAR = "RESTART_POLICY_CRASH_REPORTED_FD"
+# The signals that end a hold, in the wrapper and in the runtime alike (SIGQUIT is a graceful stop
+# for many daemons, e.g. nginx's STOPSIGNAL). SIGHUP is not: a child may reload on it.
+HOLD_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 METADATA_ENV_VAR = "ECS_CONTAINER_METADATA_URI_V4"
 STATE_FILE_PREFIX = "hold-state"
 LOGGER_NAME = "restart_policy.hold"
@@ -50,7 +61,20 @@ WINDOW_MARGIN_MAX_SECONDS = 2.0
 # The heartbeat must stay fresh while holding; beat well inside any sane health-check limit.
 BEAT_INTERVAL_SECONDS = 1.0
 
+# The WHOLE fetch, not each socket read: an endpoint that trickles a byte a second must not hold
+# a crashed process for ever. The agent answers in milliseconds.
 METADATA_TIMEOUT_SECONDS = 2.0
+# The v4 container response is a few KiB; anything far bigger is not the agent.
+METADATA_MAX_BYTES = 256 * 1024
+# Polling slice of the stop-aware wait while the fetch runs in its thread.
+FETCH_POLL_SECONDS = 0.05
+
+# Upper bounds, like the supervisor side's: ECS's restartAttemptPeriod is at most 1800 s, and a
+# back-off beyond an hour or a healthy reset beyond a day is a typo (minutes for seconds), which
+# would silently freeze a worker. Out of range: no hold, and a warning naming the field.
+MAX_START_WINDOW = 1800.0
+MAX_BACKOFF = 3600.0
+MAX_HEALTHY_RESET = 86400.0
 
 # Short enough that a stop seen on the next wait still ends the hold well inside a second.
 SPIN_PAUSE_SECONDS = 0.05
@@ -89,6 +113,7 @@ class Decision:
 
 
 _FIELDS = ("start_window", "initial", "maximum", "healthy_reset", "jitter")
+_KNOWN_KEYS = frozenset({*_FIELDS, "state_dir"})
 # The only optional number: tasks that crashed together still spread out when it is left out.
 DEFAULT_JITTER = 0.2
 
@@ -129,12 +154,51 @@ def parse_settings(text: str | None) -> HoldSettings | None:
             )
         if not 0 <= values["jitter"] < 1:
             problems.append(f"jitter={values['jitter']:g} (need 0 <= jitter < 1)")
+        for name, limit in (
+            ("start_window", MAX_START_WINDOW),
+            ("maximum", MAX_BACKOFF),
+            ("healthy_reset", MAX_HEALTHY_RESET),
+        ):
+            if values[name] > limit:
+                problems.append(f"{name}={values[name]:g} (need <= {limit:g} seconds)")
     state_dir = raw.get("state_dir")
     if state_dir is not None and not isinstance(state_dir, str):
         problems.append(f"state_dir={state_dir!r} (give a directory path or leave it out)")
     if problems:
         raise ValueError(f"{HOLD_ENV_VAR} is invalid: " + "; ".join(problems))
     return HoldSettings(state_dir=state_dir or None, **values)
+
+
+def settings_notes(text: str | None) -> list[str]:
+    """What in a usable ``RESTART_POLICY_HOLD`` is probably a mistake: set but blank (treated as
+    absent), or keys this version does not know (a typo such as ``jiter`` would otherwise silently
+    keep the default)."""
+    if text is None:
+        return []
+    if not text.strip():
+        return [f"{HOLD_ENV_VAR} is set but blank: no crash hold (unset it, or give a JSON object)"]
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(raw, dict):
+        return []
+    unknown = sorted(str(k) for k in raw if k not in _KNOWN_KEYS)
+    if not unknown:
+        return []
+    return [
+        f"{HOLD_ENV_VAR} has unknown keys {', '.join(unknown)}, ignored "
+        f"(known: {', '.join(sorted(_KNOWN_KEYS))})"
+    ]
+
+
+def worst_case_n(*, initial: float, maximum: float) -> int:
+    """The first n whose back-off reaches ``maximum``: when the count cannot be known, assume the
+    worst (a bounded cost: one maximum back-off) rather than n=0 for ever."""
+    n = 0
+    while n < _MAX_EXPONENT and initial * 2.0**n < maximum:
+        n += 1
+    return n
 
 
 def consecutive_crashes(
@@ -201,8 +265,10 @@ def decide(
     state: HoldState | None,
     state_known: bool,
     uniform: float,
+    assume_worst: bool = False,
 ) -> Decision | None:
-    """The whole hold decision, pure; None when nothing tells how many crashes came before."""
+    """The whole hold decision, pure; None when nothing tells how many crashes came before,
+    unless ``assume_worst`` (a state directory was configured but failed): then the maximum."""
     counted = consecutive_crashes(
         uptime=uptime,
         healthy_reset=settings.healthy_reset,
@@ -211,7 +277,9 @@ def decide(
         state_known=state_known,
     )
     if counted is None:
-        return None
+        if not assume_worst:
+            return None
+        counted = (worst_case_n(initial=settings.initial, maximum=settings.maximum), "unknown")
     n, source = counted
     backoff = backoff_seconds(n, initial=settings.initial, maximum=settings.maximum)
     base = max(settings.start_window, backoff)
@@ -230,9 +298,22 @@ def read_metadata(
     url: str, *, timeout: float = METADATA_TIMEOUT_SECONDS
 ) -> tuple[int | None, str | None, str | None]:
     """(RestartCount, container name, problem) from the task metadata endpoint v4."""
+    deadline = time.monotonic() + timeout
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = response.read(1_000_000)
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no whole answer within {timeout:g} s")
+                chunk = response.read1(16384)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > METADATA_MAX_BYTES:
+                    return None, None, f"the task metadata endpoint {url} answered too much"
+            body = b"".join(chunks)
     except (OSError, ValueError) as error:  # URLError, timeouts, refused, a malformed URL
         return None, None, f"the task metadata endpoint {url} is unreachable ({error})"
     try:
@@ -267,12 +348,55 @@ def read_metadata(
     return count, name, None
 
 
-def state_path(state_dir: str, container: str | None) -> str:
-    """One file per container, since several containers of a task may share the volume."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in container) if container else ""
-    return os.path.join(
-        state_dir, f"{STATE_FILE_PREFIX}-{safe}.json" if safe else f"{STATE_FILE_PREFIX}.json"
-    )
+_Metadata = tuple[int | None, str | None, str | None]
+
+
+def fetch_metadata(
+    url: str, wait: Callable[[float], bool], *, timeout: float = METADATA_TIMEOUT_SECONDS
+) -> _Metadata | None:
+    """``read_metadata`` bounded as a whole by ``timeout`` and ended by a stop: it runs in a
+    daemon thread (a blocked socket read cannot be interrupted otherwise) while this thread waits
+    with the stop-aware ``wait``. None when a stop came first; an abandoned fetch dies with the
+    process."""
+    result: list[_Metadata] = []
+    done = threading.Event()
+
+    def fetch() -> None:
+        try:
+            result.append(read_metadata(url, timeout=timeout))
+        except Exception as error:  # never let the thread's failure go unseen
+            result.append((None, None, f"the task metadata endpoint {url} failed ({error})"))
+        finally:
+            done.set()
+
+    threading.Thread(target=fetch, name="restart-policy-metadata", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    # A zero wait only asks whether a stop came: the fetch's own event is what this thread sleeps
+    # on, so a prompt answer costs no stop-aware sleep at all.
+    while not done.wait(min(FETCH_POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+        if wait(0.0):
+            return None
+        if time.monotonic() >= deadline:
+            return (
+                None,
+                None,
+                f"the task metadata endpoint {url} is unreachable "
+                f"(no whole answer within {timeout:g} s)",
+            )
+    return result[0]
+
+
+def state_path(state_dir: str) -> str:
+    """The same name whether or not the endpoint answered: a name taken from the metadata would
+    switch files on one failed call and reset the count. One state_dir per container."""
+    return os.path.join(state_dir, f"{STATE_FILE_PREFIX}.json")
+
+
+def remove_stale_temporaries(state_dir: str) -> None:
+    """Temporaries left by a write that failed or was killed (a full disk leaves 0-byte files)."""
+    for leftover in glob.glob(os.path.join(glob.escape(state_dir), f"{STATE_FILE_PREFIX}*.tmp")):
+        with contextlib.suppress(OSError):
+            os.unlink(leftover)
 
 
 def load_state(path: str) -> tuple[HoldState | None, str | None]:
@@ -303,6 +427,8 @@ def save_state(path: str, state: HoldState) -> str | None:
             )
         os.replace(temporary, path)
     except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
         return f"the hold state file {path} cannot be written ({error})"
     return None
 
@@ -315,8 +441,20 @@ def _directory_usable(state_dir: str) -> str | None:
     return None
 
 
-def emit(level: str, message: str, **fields: Any) -> None:
-    """One JSON line on stderr, shaped like the runtime's log lines."""
+def tell_wrapper_exit_reported(environ: Mapping[str, str] | None = None) -> None:
+    """Under the hold wrapper, tell it that this process wrote its own line about its exit (see
+    ``CRASH_REPORTED_FD_ENV_VAR``); nothing otherwise. Never raises."""
+    env = os.environ if environ is None else environ
+    value = env.get(CRASH_REPORTED_FD_ENV_VAR, "").strip()
+    if not value.isdigit():
+        return
+    with contextlib.suppress(OSError):
+        os.write(int(value), b"r")
+
+
+def emit(level: str, message: str, *, newline: bool = False, **fields: Any) -> None:
+    """One JSON line on stderr, shaped like the runtime's log lines. ``newline`` starts it on a
+    line of its own, for when someone else (a child) may have left a partial line on stderr."""
     entry: dict[str, Any] = {
         "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"),
         "level": level,
@@ -326,11 +464,12 @@ def emit(level: str, message: str, **fields: Any) -> None:
         "message": message,
         **fields,
     }
+    line = json.dumps(entry, ensure_ascii=False, default=repr) + "\n"
     try:
-        sys.stderr.write(json.dumps(entry, ensure_ascii=False, default=repr) + "\n")
+        sys.stderr.write("\n" + line if newline else line)
         sys.stderr.flush()
-    except (OSError, ValueError):
-        pass  # a closed stderr must not turn the hold into a second crash
+    except (OSError, ValueError, AttributeError):
+        pass  # a broken, full or closed (None) stderr must not turn the hold into a second crash
 
 
 def hold_after_crash(
@@ -345,15 +484,21 @@ def hold_after_crash(
     """Stay alive after a crash until a restart in place is allowed and backed off.
 
     A no-op unless ``RESTART_POLICY_HOLD`` is set or when ``exit_code`` is 0. ``wait(seconds)``
-    sleeps and returns True when a stop was asked for, which ends the hold at once. Never raises.
+    sleeps and returns True when a stop was asked for, which ends the hold (and a metadata fetch
+    in progress) at once. Never raises.
     """
     env = os.environ if environ is None else environ
+    if exit_code == 0:
+        return
+    text = env.get(HOLD_ENV_VAR)
+    for note in settings_notes(text):
+        emit("WARNING", note, event="hold_settings")
     try:
-        settings = parse_settings(env.get(HOLD_ENV_VAR))
+        settings = parse_settings(text)
     except ValueError as error:
         emit("WARNING", f"no crash hold: {error}", event="hold_skipped", exit_code=exit_code)
         return
-    if settings is None or exit_code == 0:
+    if settings is None:
         return
     try:
         _hold(
@@ -374,6 +519,10 @@ def hold_after_crash(
         )
 
 
+def _stopped(exit_code: int) -> None:
+    emit("INFO", "crash hold ended by a stop signal", event="hold_stopped", exit_code=exit_code)
+
+
 def _hold(
     settings: HoldSettings,
     env: Mapping[str, str],
@@ -384,46 +533,71 @@ def _hold(
     clock: Callable[[], float],
 ) -> None:
     started = clock()
+    # Problems that make the count less certain (said in a warning when holding anyway), and the
+    # absence of a source (said only when it leaves the count unknown: the metadata alone, with
+    # no state_dir, is WorkerService's normal configuration, not worth a warning per crash).
     problems: list[str] = []
+    missing: list[str] = []
     url = env.get(METADATA_ENV_VAR, "").strip()
     restart_count: int | None = None
-    container: str | None = None
     if url:
-        restart_count, container, problem = read_metadata(url)
+        fetched = fetch_metadata(url, wait)
+        if fetched is None:
+            _stopped(exit_code)
+            return
+        restart_count, _, problem = fetched
         if problem:
             problems.append(problem)
     else:
-        problems.append(
+        missing.append(
             f"{METADATA_ENV_VAR} is not set (not on ECS, or an EC2 agent before 1.39.0 "
             "or a Fargate platform before 1.4.0)"
         )
     state: HoldState | None = None
     path: str | None = None
+    state_failed = False
     if settings.state_dir is None:
-        problems.append("no state_dir is configured")
+        missing.append("no state_dir is configured")
     else:
         problem = _directory_usable(settings.state_dir)
-        if problem:
-            problems.append(problem)
-        else:
-            path = state_path(settings.state_dir, container)
+        if problem is None:
+            remove_stale_temporaries(settings.state_dir)
+            path = state_path(settings.state_dir)
             state, problem = load_state(path)
             if problem:
-                problems.append(problem)
-    now = clock()
-    decision = decide(
-        settings,
-        uptime=uptime + (now - started),
-        restart_count=restart_count,
-        state=state,
-        state_known=path is not None,
-        uniform=uniform(),
-    )
+                path = None  # a file that cannot be read (a directory in the way) counts nothing
+        if problem:
+            problems.append(problem)
+            state_failed = True
+
+    def decide_now() -> Decision | None:
+        return decide(
+            settings,
+            uptime=uptime + (clock() - started),
+            restart_count=restart_count,
+            state=state,
+            state_known=path is not None,
+            uniform=draw,
+            assume_worst=state_failed,
+        )
+
+    draw = uniform()
+    decision = decide_now()
+    if decision is not None and path is not None:
+        problem = save_state(
+            path, HoldState(consecutive=decision.n + 1, restart_count=restart_count)
+        )
+        if problem:
+            # A count that cannot be recorded is not known: the next crash would read no record
+            # and count from 0 for ever. Decide again as if the state had failed.
+            problems.append(f"{problem}; the count cannot be kept")
+            path, state, state_failed = None, None, True
+            decision = decide_now()
     if decision is None:
         emit(
             "WARNING",
             "no crash hold, exiting now: the count of earlier crashes is unknown because "
-            + "; ".join(problems),
+            + "; ".join(missing + problems),
             event="hold_skipped",
             exit_code=exit_code,
         )
@@ -431,19 +605,15 @@ def _hold(
     if problems:
         emit(
             "WARNING",
-            "crash hold with partial information: " + "; ".join(problems),
+            "crash hold with partial information: "
+            + "; ".join(problems)
+            + (
+                "; assuming the worst (the maximum back-off)"
+                if decision.source == "unknown"
+                else ""
+            ),
             event="hold_degraded",
         )
-    if path is not None:
-        problem = save_state(
-            path, HoldState(consecutive=decision.n + 1, restart_count=restart_count)
-        )
-        if problem:
-            emit(
-                "WARNING",
-                f"crash hold: {problem}; the next crash counts from the metadata alone",
-                event="hold_degraded",
-            )
     emit(
         "INFO",
         f"crash hold: staying idle {decision.hold:.1f} s so that the restart in place comes "
@@ -455,7 +625,7 @@ def _hold(
         backoff=round(decision.backoff, 3),
         exit_code=exit_code,
     )
-    end = now + decision.hold
+    end = clock() + decision.hold
     while True:
         _heartbeat.beat()
         remaining = end - clock()
@@ -464,12 +634,7 @@ def _hold(
         chunk = min(remaining, BEAT_INTERVAL_SECONDS)
         before = clock()
         if wait(chunk):
-            emit(
-                "INFO",
-                "crash hold ended by a stop signal",
-                event="hold_stopped",
-                exit_code=exit_code,
-            )
+            _stopped(exit_code)
             return
         if clock() - before < chunk / 2:
             # The wait came back early without a stop (an event already set for another reason):

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from restart_policy import _runtime_lines as lines
 from restart_policy._runtime_stop import Stopped, StopState
@@ -162,8 +163,12 @@ def report(
     *,
     thread: str | None = None,
     signal_name: str | None = None,
+    stopping: bool = False,
 ) -> None:
-    """The one line for ``outcome``; the app's handlers get the same event first."""
+    """The one line for ``outcome``; the app's handlers get the same event first. A crash while
+    a stop was asked (``stopping``) is logged at ERROR as ``crash-after-stop``, not ``crash``: the
+    platform is stopping the container, so the crash metric must not count it (the hold wrapper
+    says ``stopped`` for the same case)."""
     if outcome.kind == "stopped":
         return
     if outcome.kind == "handled":
@@ -190,13 +195,22 @@ def report(
     lines.emit(
         logging.ERROR,
         message,
-        event="crash",
+        event="crash-after-stop" if stopping else "crash",
         exc=exc,
         force=True,
         exit_code=outcome.exit_code,
         item=item_of(exc),
         signal=signal_name,
     )
+    _tell_wrapper()
+
+
+def _tell_wrapper() -> None:
+    try:
+        from restart_policy import _hold_core
+    except ImportError:
+        return
+    _hold_core.tell_wrapper_exit_reported()
 
 
 def hold(state: StopState, exit_code: int, started: float) -> None:
@@ -205,12 +219,40 @@ def hold(state: StopState, exit_code: int, started: float) -> None:
         from restart_policy import _hold_core
     except ImportError:
         return
-    with contextlib.suppress(Exception):
-        _hold_core.hold_after_crash(
-            exit_code=exit_code,
-            uptime_seconds=time.monotonic() - started,
-            wait=state.wait_for_stop,
-        )
+    # The wrapper's stop signals end this hold too, whatever ``run``'s own stop_signals are: a
+    # SIGQUIT that the platform sends to stop the container must not kill a holding process by
+    # its default action (a core dump, and not the crash's exit code).
+    asked: list[int] = []
+    previous: dict[int, Any] = {}
+    for number in _hold_core.HOLD_STOP_SIGNALS:
+        if number in state.stop_signals:
+            continue
+        with contextlib.suppress(ValueError, OSError):  # not the main thread: cannot install
+            previous[number] = signal.signal(number, lambda n, f: asked.append(n))
+
+    def wait(seconds: float) -> bool:
+        if not previous:
+            return state.wait_for_stop(seconds)
+        end_at = time.monotonic() + seconds
+        while True:  # a handler cannot wake the state's event safely: poll the flag briefly
+            slice_ = min(_EXTRA_STOP_POLL_SECONDS, max(0.0, end_at - time.monotonic()))
+            if state.wait_for_stop(slice_) or asked:
+                return True
+            if time.monotonic() >= end_at:
+                return False
+
+    try:
+        with contextlib.suppress(Exception):
+            _hold_core.hold_after_crash(
+                exit_code=exit_code, uptime_seconds=time.monotonic() - started, wait=wait
+            )
+    finally:
+        for installed, handler in previous.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(installed, handler)
+
+
+_EXTRA_STOP_POLL_SECONDS = 0.1
 
 
 def others_alive() -> bool:
@@ -252,7 +294,13 @@ class RunContext:
         # A crash after a stop (a long item that failed) still says that the stop was asked.
         self.state.announce()
         with self.state.quiet():
-            report(exc, outcome, thread=thread, signal_name=self.state.signal_name())
+            report(
+                exc,
+                outcome,
+                thread=thread,
+                signal_name=self.state.signal_name(),
+                stopping=self.state.requested,
+            )
         if not self._ending.acquire(blocking=False):
             if thread is not None:
                 threading.Event().wait()  # the first crash ends the process
@@ -260,7 +308,8 @@ class RunContext:
         if outcome.kind == "crash":
             self.state.crash_stop()
             lines.flush_std()
-            hold(self.state, outcome.exit_code, self.started)
+            if not self.state.requested:  # the platform is stopping it: no restart follows
+                hold(self.state, outcome.exit_code, self.started)
         return outcome.exit_code
 
     def hold_if_ending(self) -> None:

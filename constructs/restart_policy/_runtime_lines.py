@@ -354,6 +354,7 @@ def emit(
 RUNTIME_EVENTS = frozenset(
     {
         "crash",
+        "crash-after-stop",
         "handled-exit",
         "handled-in-thread",
         "item-handled",

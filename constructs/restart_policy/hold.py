@@ -7,16 +7,23 @@ writes one JSON crash line to stderr (``"event": "crash"``, the exit code, the s
 killed it, the command and its uptime), holds as ``RESTART_POLICY_HOLD`` says (see
 ``restart_policy._hold_core``), and exits with the child's code (128 + N after signal N).
 
-A stop signal (SIGTERM, SIGINT, SIGQUIT, SIGHUP) is forwarded while the child runs and ends a
-hold at once. A child that exits after the wrapper was asked to stop is neither a crash (its line
-says ``"event": "stopped"``, so the crash metric does not count a deployment's stops) nor held,
-since the platform is stopping the container anyway. The child does not see ``RESTART_POLICY_HOLD``:
+A stop signal (SIGTERM, SIGINT, SIGQUIT) is forwarded while the child runs and ends a hold at
+once; every other catchable signal is forwarded only (SIGHUP too: a child may reload on it).
+Signals go to the child process, not its process group: a shell script must ``exec`` its daemon.
+A child that exits after the wrapper was asked to stop is neither a crash (its line says
+``"event": "stopped"``, so the crash metric does not count a deployment's stops) nor held, since
+the platform is stopping the container anyway. The child does not see ``RESTART_POLICY_HOLD``:
 the wrapper holds, once. Standard library only.
 
 While the child runs, the wrapper keeps ``RESTART_POLICY_HEARTBEAT`` fresh (every 10 s) until
 the child touches it itself: a shell script or a non-Python daemon counts as alive for the
 container health check, while a ``restart_policy.runtime`` child, which beats on progress, is
 still judged by its own progress.
+
+A ``restart_policy.runtime`` child writes its own crash line; it tells the wrapper so on a pipe
+(``RESTART_POLICY_CRASH_REPORTED_FD``), and the wrapper's line then says ``"event":
+"child-crashed"``, so that each crash is counted once. The wrapper's line starts on a new line
+(a child's last partial line would otherwise glue to it and neither would be JSON).
 
 Exit codes, like a shell's: the child's own; 2 for a usage error; 126 when CMD is not executable;
 127 when it is not found.
@@ -25,6 +32,7 @@ Exit codes, like a shell's: the child's own; 2 for a usage error; 126 when CMD i
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import select
 import signal
@@ -36,7 +44,13 @@ from collections.abc import Sequence
 from types import FrameType
 
 from restart_policy import _heartbeat
-from restart_policy._hold_core import HOLD_ENV_VAR, emit, hold_after_crash
+from restart_policy._hold_core import (
+    CRASH_REPORTED_FD_ENV_VAR,
+    HOLD_ENV_VAR,
+    HOLD_STOP_SIGNALS,
+    emit,
+    hold_after_crash,
+)
 
 __all__ = ["EXIT_NOT_EXECUTABLE", "EXIT_NOT_FOUND", "EXIT_USAGE", "main"]
 
@@ -45,7 +59,39 @@ EXIT_USAGE = 2
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
 
-STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP})
+STOP_SIGNALS = frozenset(HOLD_STOP_SIGNALS)
+
+# The crash line's command is bounded: a metric filter's event is at most 256 KiB, and a command
+# line of thousands of arguments says nothing more than its start.
+MAX_COMMAND_CHARS = 2048
+
+
+def bounded_command(command: Sequence[str]) -> list[str]:
+    """``command`` cut to about ``MAX_COMMAND_CHARS`` characters, with a marker when cut."""
+    kept: list[str] = []
+    used = 0
+    for index, argument in enumerate(command):
+        if used + len(argument) > MAX_COMMAND_CHARS:
+            room = max(0, MAX_COMMAND_CHARS - used)
+            kept.append(argument[:room] + f"...[{len(command) - index} arguments cut]")
+            return kept
+        kept.append(argument)
+        used += len(argument)
+    return kept
+
+
+def _pipe_above_std() -> tuple[int, int]:
+    """A pipe whose ends are not 0, 1 or 2: with a standard stream closed, os.pipe() would hand
+    out its number, and the child would inherit the pipe as that stream."""
+    ends = []
+    for fd in os.pipe():
+        if fd < 3:
+            high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+            os.close(fd)
+            fd = high
+        ends.append(fd)
+    return ends[0], ends[1]
+
 
 # Not forwarded: those that cannot be caught, SIGCHLD (about the wrapper's own child), and the
 # synchronous ones, which the kernel sends about the wrapper's own code or writes (a broken
@@ -123,8 +169,11 @@ class _Wrapper:
         self.stop_signal: int | None = None
         # A self-pipe: a stop signal must wake the hold's select() at once, which a flag alone
         # cannot (sleeps resume after a handler, PEP 475).
-        self._wake_read, self._wake_write = os.pipe()
+        self._wake_read, self._wake_write = _pipe_above_std()
         os.set_blocking(self._wake_write, False)
+        self._reported_read, self._reported_write = _pipe_above_std()
+        os.set_blocking(self._reported_read, False)
+        os.set_blocking(self._reported_write, False)
 
     def on_signal(self, number: int, frame: FrameType | None) -> None:
         if number in STOP_SIGNALS and self.stop_signal is None:
@@ -153,7 +202,10 @@ class _Wrapper:
             # The wrapper holds; a restart_policy.runtime child must not hold a second time
             # (its back-off would count the same crash twice).
             env = {k: v for k, v in os.environ.items() if k != HOLD_ENV_VAR}
-            self.child = subprocess.Popen(self.command, process_group=0, env=env)
+            env[CRASH_REPORTED_FD_ENV_VAR] = str(self._reported_write)
+            self.child = subprocess.Popen(
+                self.command, process_group=0, env=env, pass_fds=(self._reported_write,)
+            )
         except FileNotFoundError:
             return self._not_started(EXIT_NOT_FOUND, "command not found", started)
         except PermissionError:
@@ -161,6 +213,7 @@ class _Wrapper:
         except OSError as error:
             return self._not_started(EXIT_NOT_EXECUTABLE, error.strerror or str(error), started)
         child_started = time.monotonic()
+        os.close(self._reported_write)  # the child's copy is the one that counts
         if self.stop_signal is not None:  # asked to stop while the child was being started
             self.on_signal(self.stop_signal, None)
         child_exited = threading.Event()
@@ -181,7 +234,7 @@ class _Wrapper:
         fields: dict[str, object] = {
             "event": "crash",
             "exit_code": exit_code,
-            "command": self.command,
+            "command": bounded_command(self.command),
             "uptime": round(uptime, 3),
         }
         if killed_by is not None:
@@ -192,11 +245,21 @@ class _Wrapper:
             # and its alarm do not count it.
             fields["event"] = "stopped"
             fields["stop_signal"] = _signal_name(self.stop_signal)
-            emit("INFO", f"the command {how} after a stop signal", **fields)
+            emit("INFO", f"the command {how} after a stop signal", newline=True, **fields)
             return exit_code
-        emit("ERROR", f"the command {how} after {uptime:.1f} s", **fields)
+        if self._child_reported():
+            # The child (restart_policy.runtime) wrote the crash line: one crash, counted once.
+            fields["event"] = "child-crashed"
+            fields["reported_by_child"] = True
+        emit("ERROR", f"the command {how} after {uptime:.1f} s", newline=True, **fields)
         self._hold(exit_code, started)
         return exit_code
+
+    def _child_reported(self) -> bool:
+        try:
+            return bool(os.read(self._reported_read, 64))
+        except OSError:  # BlockingIOError: nothing was written
+            return False
 
     @staticmethod
     def _beat_while_alive(beats: _ChildBeat, child_exited: threading.Event) -> None:
@@ -210,14 +273,14 @@ class _Wrapper:
         try:
             sys.stderr.write(f"restart_policy.hold: {self.command[0]}: {reason}\n")
             sys.stderr.flush()
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):  # broken, full or closed (None) stderr
             pass
         emit(
             "ERROR",
             f"the command could not be started: {reason}",
             event="crash",
             exit_code=code,
-            command=self.command,
+            command=bounded_command(self.command),
             uptime=0.0,
         )
         # A broken command in an image loops like any crash; hold it the same way.
@@ -257,5 +320,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _Wrapper(args).run()
 
 
+def _exit(code: int) -> None:
+    """Exit with ``code`` even when stderr is broken or full: the interpreter's own final flush
+    would fail and turn any code into 120, hiding the child's from the platform."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())
