@@ -738,8 +738,8 @@ CASES: list[Case] = [
         "_worker_checks.py",
         "crash_alarm_window",
         "whose backoff_max is a token",
-        "give crash_alarm_window=Duration.minutes(...), at least start_retries x "
-        "(backoff_max x 1.2 + start_window + 60 s) + start_retries minutes",
+        "give crash_alarm_window=Duration.minutes(...), at least crash_alarm_threshold x "
+        "(backoff_max x 1.2 + start_window + 60 s) + crash_alarm_threshold minutes",
         lambda: worker(restart_policy=RestartPolicy(backoff_max=Duration.seconds(env().number))),
     ),
     C(
@@ -777,6 +777,13 @@ CASES: list[Case] = [
         "so the alarm would return to OK",
         "give at least Duration.minutes(50), or leave it unset",
         lambda: worker(crash_alarm_window=Duration.minutes(5)),
+    ),
+    C(
+        "_worker_checks.py",
+        "crash_alarm_window",
+        "so the alarm would return to OK",
+        "give a smaller crash_alarm_threshold or backoff_max, or crash_loop_alarms=False",
+        lambda: worker(crash_alarm_threshold=200, crash_alarm_window=Duration.minutes(300)),
     ),
     C(
         "_worker_checks.py",
@@ -1411,13 +1418,6 @@ def _fix_of(field: str, trigger: Callable[[], object]) -> str:
     return fixes[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: with a crash_alarm_threshold whose crash loop needs more than a day of "
-    "evaluation, the crash_alarm_window fix asks for a window above CloudWatch's one day "
-    "(which the next synth refuses with the same fix), or to leave it unset (which is refused "
-    "too); the mending fix is a smaller crash_alarm_threshold or backoff_max",
-)
 def test_the_crash_alarm_window_fix_never_asks_for_more_than_a_day() -> None:
     fix = _fix_of(
         "crash_alarm_window",
@@ -1427,11 +1427,6 @@ def test_the_crash_alarm_window_fix_never_asks_for_more_than_a_day() -> None:
     assert minutes is None or int(minutes.group(1)) <= 24 * 60, fix
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the crash_alarm_window a token backoff_max needs is sized by "
-    "crash_alarm_threshold, and the fix's formula names start_retries (equal only by default)",
-)
 def test_the_token_backoff_window_fix_names_the_alarm_threshold() -> None:
     fix = _fix_of(
         "crash_alarm_window",

@@ -154,8 +154,8 @@ def check_crash_alarm(
                 "crash_alarm_window",
                 None,
                 "cannot be derived from a restart policy whose backoff_max is a token",
-                "give crash_alarm_window=Duration.minutes(...), at least start_retries x "
-                "(backoff_max x 1.2 + start_window + 60 s) + start_retries minutes",
+                "give crash_alarm_window=Duration.minutes(...), at least crash_alarm_threshold x "
+                "(backoff_max x 1.2 + start_window + 60 s) + crash_alarm_threshold minutes",
             )
             return None
         backoff_max = float(RESTART_PERIOD_MAX)  # only names a length in the messages below
@@ -205,14 +205,25 @@ def check_crash_alarm(
         )
         return None
     if seconds < needed.range_seconds and not is_unresolved(policy.backoff_max_seconds):
-        problems.add(
-            "crash_alarm_window",
-            describe_seconds(seconds),
+        reason = (
             f"is shorter than {threshold} crashes of a loop at the back-off maximum (up to "
             f"{describe_seconds(gap)} apart), so the alarm would return to OK while the loop "
-            "goes on",
-            f"give at least Duration.minutes({needed.periods}), or leave it unset",
+            "goes on"
         )
+        if needed.range_seconds <= EVALUATION_RANGE_MAX_SECONDS:
+            problems.add(
+                "crash_alarm_window",
+                describe_seconds(seconds),
+                reason,
+                f"give at least Duration.minutes({needed.periods}), or leave it unset",
+            )
+        else:  # a longer window cannot mend a loop that needs more than CloudWatch's one day
+            problems.add(
+                "crash_alarm_window",
+                describe_seconds(seconds),
+                reason,
+                "give a smaller crash_alarm_threshold or backoff_max, or crash_loop_alarms=False",
+            )
         return None
     return CrashAlarmShape(
         datapoints=threshold,
