@@ -16,7 +16,7 @@ import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
 from restart_policy._backoff_listener import agent_for_hosts
-from tests.e2e.assets import host_user_data, serve_assets
+from tests.e2e.assets import agent_object, host_user_data, serve_assets
 from tests.e2e.rootfs import Chroot, chroot
 
 pytestmark = pytest.mark.e2e
@@ -512,7 +512,20 @@ def test_a_failed_agent_download_leaves_the_programs_running_and_says_so(tmp_pat
         assert line["reason"] == "agent-download-failed"
         pids = {name: statuses(host)[name][1] for name in workers}
 
-        serve_assets(host, user_data, assembly)
+        served = serve_assets(host, user_data, assembly)
         apply(host, user_data)
-        wait_for(lambda: statuses(host)[agent][0] == "RUNNING", f"no agent: {statuses(host)}")
+        wait_for(lambda: statuses(host)[agent][0] == "RUNNING", "the agent did not start")
         assert {name: statuses(host)[name][1] for name in workers} == pids
+
+        # Failing again later: the installed agent keeps running, untouched.
+        agent_pid = statuses(host)[agent][1]
+        bucket_and_key = agent_object(user_data)
+        host.path(f"/srv/fake-s3/{bucket_and_key[0]}/{bucket_and_key[1]}").unlink()
+        again = host.run("/bin/bash", "/root/user-data.sh", check=False)
+        assert again.returncode == 0, again.stderr
+        assert "agent-download-failed" in again.stderr
+        assert statuses(host)[agent] == ("RUNNING", agent_pid)
+        installed = host.path("/etc/restart-policy/backoff_agent.py").read_text()
+        assert installed == served.read_text()
+        log = host.path("/var/log/supervisor/restart-policy-backoff.log").read_text()
+        assert log.count('"reason": "agent-download-failed"') == 2
