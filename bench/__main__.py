@@ -48,8 +48,10 @@ def core() -> str:
         f"16,384 bytes of user data: **{doc_max}** (200 take {doc_200:,} bytes).",
         f"- Heavier programs (2 processes, 2 environment variables): **{env_max}** (200 take "
         f"{env_200:,} bytes). Target: at least 200.",
-        "- Sizes include the back-off agent, the CloudWatch agent set-up, and the log group's "
-        "deploy-time name counted at its longest (512 bytes).",
+        "- Sizes include the back-off agent's download from S3 (the agent itself is an asset, "
+        "outside the user data), the CloudWatch agent set-up, and the deploy-time values "
+        "counted at their longest (the log group's name 512 bytes, the agent's bucket 63, the "
+        "region 25).",
     ]
     print("synth overhead ...", file=sys.stderr)
     rows = synth.overhead()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
 from aws_cdk import RemovalPolicy, Stack
@@ -322,13 +321,3 @@ def _check_props(
             )
         seen.add(program.name)
     return checked
-
-
-def worst_case_size(rendered: str) -> int:
-    """Bytes of a rendered user data, each deploy-time token counted at the longest a
-    CloudFormation name can be (a plain ``UserData`` only; the construct itself counts every
-    shape from the resolved value)."""
-    return len(_TOKEN.sub("x" * REFERENCE_MAX, rendered).encode("utf-8"))
-
-
-_TOKEN = re.compile(r"\$\{Token\[[^\]]*\]\}")
