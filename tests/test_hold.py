@@ -386,3 +386,138 @@ def test_a_trickling_metadata_fetch_gives_up_as_a_whole(
     assert process.returncode == 9
     degraded = [x for x in json_lines(err) if x["event"] == "hold_degraded"]
     assert "no whole answer within 2 s" in degraded[0]["message"]
+
+
+# ---- issue 15's breaker: defects 3 to 7 ----
+
+SHORT_HOLD = {"start_window": 0, "initial": 0.1, "maximum": 0.1, "healthy_reset": 600}
+
+
+def crash_events(err: bytes) -> list[str]:
+    return [x["event"] for x in json_lines(err) if "crash" in x["event"]]
+
+
+def test_a_runtime_child_crash_is_counted_once(tmp_path: Path) -> None:
+    script = tmp_path / "daemon.py"
+    script.write_text(RUNTIME_CRASH)
+    returncode, _, err = run("--", sys.executable, str(script))
+    assert returncode == 1
+    assert crash_events(err) == ["crash", "child-crashed"]
+    wrapper_line = json_lines(err)[-1]
+    assert (wrapper_line["exit_code"], wrapper_line["reported_by_child"]) == (1, True)
+
+
+def test_a_shell_child_crash_is_counted_once() -> None:
+    returncode, _, err = run("--", "sh", "-c", "exit 3")
+    assert returncode == 3
+    assert crash_events(err) == ["crash"]
+
+
+def test_sighup_is_forwarded_without_making_a_later_crash_a_stop(tmp_path: Path) -> None:
+    ready, reloaded = tmp_path / "ready", tmp_path / "reloaded"
+    code = f"""
+import pathlib, signal, sys, time
+signal.signal(signal.SIGHUP, lambda n, f: pathlib.Path({str(reloaded)!r}).touch())
+pathlib.Path({str(ready)!r}).touch()
+while not pathlib.Path({str(reloaded)!r}).exists():
+    time.sleep(0.02)
+sys.exit(5)
+"""
+    process = wrapper(*python(code))
+    wait_for(ready)
+    process.send_signal(signal.SIGHUP)
+    _, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 5
+    assert [x["event"] for x in json_lines(err)] == ["crash"]
+
+
+def test_sigquit_ends_the_runtime_hold_with_the_crash_code(tmp_path: Path) -> None:
+    script = tmp_path / "daemon.py"
+    script.write_text(RUNTIME_CRASH)
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        stderr=subprocess.PIPE,
+        env=environment(RESTART_POLICY_HOLD=json.dumps({**HOLD_LONG, "state_dir": str(tmp_path)})),
+    )
+    wait_for(tmp_path / "hold-state.json")  # written just before the hold starts
+    process.send_signal(signal.SIGQUIT)
+    _, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 1  # not killed by SIGQUIT's default action
+    assert [x["event"] for x in json_lines(err)][-1] == "hold_stopped"
+
+
+def test_the_crash_line_is_json_after_a_partial_line() -> None:
+    returncode, _, err = run(*python("import sys; sys.stderr.write('no newline'); sys.exit(4)"))
+    assert returncode == 4
+    assert err.startswith(b"no newline\n")
+    assert crash_events(err) == ["crash"]
+
+
+@pytest.mark.parametrize("target", ["/dev/full", "closed pipe"])
+def test_a_broken_stderr_keeps_the_child_exit_code(target: str, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "restart_policy.hold", *python("import sys; sys.exit(7)")]
+    env = environment(RESTART_POLICY_HOLD=json.dumps({**SHORT_HOLD, "state_dir": str(tmp_path)}))
+    if target == "/dev/full":
+        with open("/dev/full", "wb") as full:
+            process = subprocess.Popen(command, stderr=full, env=env)
+    else:
+        process = subprocess.Popen(command, stderr=subprocess.PIPE, env=env)
+        assert process.stderr is not None
+        process.stderr.close()
+    assert process.wait(timeout=TIMEOUT) == 7
+    assert (tmp_path / "hold-state.json").exists()  # and it held
+
+
+def test_a_broken_stderr_keeps_the_runtime_crash_code(tmp_path: Path) -> None:
+    script = tmp_path / "daemon.py"
+    script.write_text(RUNTIME_CRASH)
+    with open("/dev/full", "wb") as full:
+        process = subprocess.Popen([sys.executable, str(script)], stderr=full, env=environment())
+    assert process.wait(timeout=TIMEOUT) == 1
+
+
+def test_a_closed_stderr_still_holds_and_keeps_the_code(tmp_path: Path) -> None:
+    env = environment(RESTART_POLICY_HOLD=json.dumps({**SHORT_HOLD, "state_dir": str(tmp_path)}))
+    closing = ["sh", "-c", 'exec "$@" 2>&-', "sh"]
+    process = subprocess.Popen(
+        [*closing, sys.executable, "-m", "restart_policy.hold", "--", "sh", "-c", "exit 7"], env=env
+    )
+    assert process.wait(timeout=TIMEOUT) == 7
+    assert (tmp_path / "hold-state.json").exists()
+
+
+def test_a_runtime_crash_after_a_stop_is_not_held(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    script = tmp_path / "daemon.py"
+    script.write_text(
+        f"""
+import pathlib
+from restart_policy import runtime
+def main(life):
+    pathlib.Path({str(ready)!r}).touch()
+    while not life.wait(0.05):
+        pass
+    raise RuntimeError("failed while stopping")
+runtime.run(main)
+"""
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        stderr=subprocess.PIPE,
+        env=environment(RESTART_POLICY_HOLD=json.dumps({**HOLD_LONG, "state_dir": str(tmp_path)})),
+    )
+    wait_for(ready)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=TIMEOUT)  # before the fix: held for 600 s
+    assert process.returncode == 1
+    events = [x["event"] for x in json_lines(err)]
+    assert events == ["stop-requested", "crash-after-stop"]
+
+
+def test_the_command_in_the_crash_line_is_bounded() -> None:
+    many = [str(n) * 100 for n in range(100)]  # about 10 KiB of arguments
+    returncode, _, err = run("--", "sh", "-c", "exit 2", *many)
+    assert returncode == 2
+    (line,) = json_lines(err)
+    assert sum(map(len, line["command"])) < hold.MAX_COMMAND_CHARS + 100
+    assert line["command"][-1].endswith("arguments cut]")

@@ -267,8 +267,8 @@ def others_alive() -> bool:
 def end(code: int, *, hard: bool) -> None:
     """Flush stdout and stderr, then exit with ``code``: through ``SystemExit`` when nothing keeps
     the interpreter alive, else at once (a non-daemon thread would otherwise hang the exit)."""
-    lines.flush_std()
-    if hard or others_alive():
+    flushed = lines.flush_std()
+    if hard or not flushed or others_alive():
         os._exit(code)
     sys.exit(code)
 

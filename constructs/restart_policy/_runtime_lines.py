@@ -280,13 +280,19 @@ def write_fd(fd: int, data: bytes) -> None:
         pass
 
 
-def flush_std() -> None:
-    """Flush stdout and stderr (the app's replacements and the originals); never raises."""
+def flush_std() -> bool:
+    """Flush stdout and stderr (the app's replacements and the originals); never raises. False
+    when a flush failed (a broken or full stream still holds data the interpreter's own final
+    flush would fail on, turning the exit code into 120)."""
+    flushed = True
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         if stream is None:
             continue
-        with contextlib.suppress(OSError, ValueError, RuntimeError):
+        try:
             stream.flush()
+        except (OSError, ValueError, RuntimeError):
+            flushed = False
+    return flushed
 
 
 def to_app_handlers(
