@@ -37,3 +37,10 @@ def test_every_benchmark_module_is_run_by_make_bench() -> None:
         if isinstance(bench, Command) and bench.argv[:1] == ("-m",):
             run.add(bench.argv[1].removeprefix("bench."))
     assert modules <= run, f"not run by make bench: {sorted(modules - run)}"
+
+
+def test_results_has_a_block_for_every_benchmark() -> None:
+    text = (Path(__file__).resolve().parent.parent / "bench" / "RESULTS.md").read_text()
+    for name in BENCHES:
+        assert f"<!-- bench:{name} -->" in text, name
+        assert f"<!-- /bench:{name} -->" in text, name
