@@ -14,7 +14,10 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 HERE = Path(__file__).resolve().parent
-SOURCE = HERE.parent / "constructs" / "restart_policy"
+# In the repository the modules live in ../constructs; an sdist carries its own copy.
+_REPOSITORY_SOURCE = HERE.parent / "constructs" / "restart_policy"
+_SDIST_SOURCE = HERE / "restart_policy"
+SOURCE = _REPOSITORY_SOURCE if _REPOSITORY_SOURCE.is_dir() else _SDIST_SOURCE
 
 
 def slim_patterns() -> list[str]:
@@ -31,7 +34,11 @@ def slim_files() -> list[Path]:
 
 class SlimFiles(BuildHookInterface):  # type: ignore[misc]
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        if self.target_name != "wheel" or version == "editable":
+        if version == "editable" or self.target_name not in ("wheel", "sdist"):
             return
+        if not slim_files():
+            raise RuntimeError(f"no slim modules found in {SOURCE}: nothing to build")
+        # The same layout in both: a wheel installs restart_policy/, and an sdist keeps it for
+        # the wheel built from it (SOURCE then points there).
         for path in slim_files():
             build_data["force_include"][str(path)] = f"restart_policy/{path.name}"

@@ -90,9 +90,12 @@ def test_the_reference_builds(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    assert "does not resolve" not in result.stderr, result.stderr
     page = (tmp_path / "restart_policy.html").read_text(encoding="utf-8")
     for name in restart_policy.__all__:
         assert name in page, f"{name} is missing from the reference"
+    # Methods the README uses, inherited from private helpers, are in the reference too.
+    assert "RestartPolicy.replace" in page
 
 
 def test_make_docs_documents_the_public_modules() -> None:

@@ -321,3 +321,43 @@ def test_a_daemon_with_the_slim_package_alone_stops_on_sigterm(
         if daemon.poll() is None:
             daemon.kill()
         daemon.communicate()
+
+
+def test_a_wheel_built_from_the_slim_sdist_carries_the_modules(tmp_path: Path) -> None:
+    # The usual route to an index: sdist first, then the wheel from the unpacked sdist.
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", str(tmp_path)],
+        cwd=SLIM,
+        check=True,
+        capture_output=True,
+    )
+    (sdist,) = tmp_path.glob("*.tar.gz")
+    import tarfile
+
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    (root,) = (tmp_path / "unpacked").iterdir()
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path / "w")],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (tmp_path / "w").glob("*.whl")
+    assert wheel_package_files(wheel) == slim_sources()
+
+
+def test_star_import_of_the_slim_package_alone_works(bare_venv: Path) -> None:
+    result = subprocess.run(
+        [
+            str(bare_venv),
+            "-c",
+            "from restart_policy import *; import restart_policy; help(restart_policy)",
+        ],
+        capture_output=True,
+        text=True,
+        env=bare_env(),
+        cwd="/",
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

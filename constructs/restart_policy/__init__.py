@@ -9,6 +9,7 @@ CDK) and the pure-Python policy model never import ``aws_cdk``. This file ships 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -40,7 +41,14 @@ _EXPORTS = {
     "SupervisorPrograms": ".supervisor_programs",
 }
 
-__all__ = sorted(_EXPORTS)
+
+def _shipped(module: str) -> bool:
+    # With only the slim restart-policy-runtime installed the construct modules are absent:
+    # `from restart_policy import *` and help() must not reach for them. Finds, never imports.
+    return importlib.util.find_spec(f"{__name__}{module}") is not None
+
+
+__all__ = sorted(name for name, module in _EXPORTS.items() if _shipped(module))
 
 
 def __getattr__(name: str) -> Any:
@@ -64,4 +72,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted([*globals(), *__all__])

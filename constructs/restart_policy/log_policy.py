@@ -105,6 +105,11 @@ class LogPolicy(Frozen):
             retention_days=days,
         )
 
+    def replace(self, **changes: Any) -> LogPolicy:
+        """A copy with some fields changed, e.g. ``logs.replace(backups=5)``, validated like a
+        new ``LogPolicy``: the keyword arguments are those of the constructor."""
+        return super().replace(**changes)
+
     @property
     def retention_name(self) -> str:
         """The ``aws_logs.RetentionDays`` member name of ``retention_days``."""

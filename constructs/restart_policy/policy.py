@@ -223,6 +223,11 @@ class RestartPolicy(Frozen):
             max_rearms=rearms,
         )
 
+    def replace(self, **changes: Any) -> RestartPolicy:
+        """A copy with some fields changed, e.g. ``policy.replace(start_retries=3)``, validated
+        like a new ``RestartPolicy``: the keyword arguments are those of the constructor."""
+        return super().replace(**changes)
+
     def __repr__(self) -> str:
         return (
             f"RestartPolicy(start_window={describe_seconds(self.start_window_seconds)}, "

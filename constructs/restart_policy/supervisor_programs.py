@@ -87,6 +87,8 @@ class SupervisorPrograms(Construct):
         log_removal_policy: RemovalPolicy | None = None,
         log_reader_group: str | None = None,
     ) -> None:
+        """Build the host files and user data in ``scope`` under ``construct_id``; the props are
+        documented on the class. Raises ``PolicyError`` listing every problem before building."""
         path = "/".join(part for part in (scope.node.path, construct_id) if part)
         problems = Problems(f"SupervisorPrograms {path}")
         policy = restart_policy if isinstance(restart_policy, RestartPolicy) else RestartPolicy()

@@ -163,6 +163,8 @@ class WorkerService(Construct):
         crash_alarm_window: Duration | None = None,
         dashboard: bool | None = None,
     ) -> None:
+        """Build the worker service in ``scope`` under ``construct_id``; the props are
+        documented on the class. Raises ``PolicyError`` listing every problem before building."""
         r = resolve(scope, construct_id, dict(locals()))  # every problem in one PolicyError
         super().__init__(scope, construct_id)
         self._restart_policy, self._log_policy = r.policy, r.log_policy

@@ -17,6 +17,13 @@ __all__ = [
 ]
 
 
+try:  # syrupy comes with the [testing] extra; without it only normalize_template is usable
+    from ._assertion import CdkSnapshotAssertion
+    from .extension import CdkTemplateSnapshotExtension
+except ImportError:  # pragma: no cover - exercised only without syrupy
+    pass
+
+
 def __getattr__(name: str) -> Any:
     # syrupy is only needed by the extension, not by normalize_template.
     if name == "CdkTemplateSnapshotExtension":
