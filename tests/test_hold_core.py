@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -612,11 +613,17 @@ def test_a_trickling_endpoint_is_bounded_as_a_whole(
     trickle: tuple[str, threading.Event],
 ) -> None:
     url, _ = trickle
+    began = time.monotonic()
     fetched = _hold_core.fetch_metadata(url, threading.Event().wait, timeout=1.0)
+    # Unbounded, the trickle would hold the fetch for ever; the margin is for a loaded machine.
+    assert time.monotonic() - began < 30
     assert fetched is not None
     count, _, problem = fetched
     assert count is None
-    assert problem is not None and "no whole answer within 1 s" in problem
+    # Which bound ends it depends on the CPU: the whole-answer deadline, or (when the trickling
+    # server thread is starved for a second) the per-read timeout. Either is a bounded fetch.
+    assert problem is not None
+    assert "no whole answer within 1 s" in problem or "(timed out)" in problem
 
 
 def test_a_stop_ends_a_metadata_fetch(trickle: tuple[str, threading.Event]) -> None:
