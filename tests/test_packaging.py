@@ -125,6 +125,18 @@ def bare_env() -> dict[str, str]:
     return env
 
 
+def run_in_bare_venv(python: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in the bare venv, away from the repository's folders."""
+    return subprocess.run(
+        [str(python), "-c", code],
+        capture_output=True,
+        text=True,
+        env=bare_env(),
+        cwd="/",
+        check=False,
+    )
+
+
 def test_the_slim_list_and_the_full_wheels_exclusions_agree() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     excluded = config["tool"]["hatch"]["build"]["targets"]["wheel"]["exclude"]
@@ -216,27 +228,13 @@ def test_the_slim_package_alone_imports_without_cdk(bare_venv: Path) -> None:
         "('aws_cdk', 'constructs', 'jsii'))\n"
         "print(json.dumps(heavy))\n"
     )
-    result = subprocess.run(
-        [str(bare_venv), "-c", code],
-        capture_output=True,
-        text=True,
-        env=bare_env(),
-        cwd="/",
-        check=False,
-    )
+    result = run_in_bare_venv(bare_venv, code)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
 
 
 def test_the_slim_package_alone_has_no_cdk_to_import(bare_venv: Path) -> None:
-    result = subprocess.run(
-        [str(bare_venv), "-c", "import aws_cdk"],
-        capture_output=True,
-        text=True,
-        env=bare_env(),
-        cwd="/",
-        check=False,
-    )
+    result = run_in_bare_venv(bare_venv, "import aws_cdk")
     assert result.returncode != 0
     assert "No module named 'aws_cdk'" in result.stderr
 
@@ -244,14 +242,7 @@ def test_the_slim_package_alone_has_no_cdk_to_import(bare_venv: Path) -> None:
 def test_a_construct_name_without_the_full_package_says_what_to_install(
     bare_venv: Path,
 ) -> None:
-    result = subprocess.run(
-        [str(bare_venv), "-c", "import restart_policy; restart_policy.WorkerService"],
-        capture_output=True,
-        text=True,
-        env=bare_env(),
-        cwd="/",
-        check=False,
-    )
+    result = run_in_bare_venv(bare_venv, "import restart_policy; restart_policy.WorkerService")
     assert result.returncode != 0
     assert "ImportError" in result.stderr
     assert "Install cdk-restart-policy" in result.stderr
@@ -348,16 +339,7 @@ def test_a_wheel_built_from_the_slim_sdist_carries_the_modules(tmp_path: Path) -
 
 
 def test_star_import_of_the_slim_package_alone_works(bare_venv: Path) -> None:
-    result = subprocess.run(
-        [
-            str(bare_venv),
-            "-c",
-            "from restart_policy import *; import restart_policy; help(restart_policy)",
-        ],
-        capture_output=True,
-        text=True,
-        env=bare_env(),
-        cwd="/",
-        check=False,
+    result = run_in_bare_venv(
+        bare_venv, "from restart_policy import *; import restart_policy; help(restart_policy)"
     )
     assert result.returncode == 0, result.stderr
