@@ -41,6 +41,8 @@ def backoff_settings(
             "restart_always": own.restart == "always",
             "start_window": own.start_window_seconds,
         }
+        if tuple(own.exit_codes) != (0,):  # the agent's default; bytes count in user data
+            settings[program.name]["exit_codes"] = list(own.exit_codes)
     return settings
 
 
