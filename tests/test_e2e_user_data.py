@@ -38,7 +38,8 @@ print(json.dumps({
     p.name: {
         "command": p.command, "startsecs": p.startsecs, "startretries": p.startretries,
         "stopsignal": int(p.stopsignal), "stopwaitsecs": p.stopwaitsecs,
-        "killasgroup": p.killasgroup, "autorestart": p.autorestart.__name__,
+        "killasgroup": p.killasgroup,
+        "autorestart": getattr(p.autorestart, "__name__", p.autorestart),
         "stdout_logfile": p.stdout_logfile, "stdout_logfile_maxbytes": p.stdout_logfile_maxbytes,
         "stdout_logfile_backups": p.stdout_logfile_backups, "stderr_logfile": p.stderr_logfile,
     }
@@ -146,11 +147,11 @@ def test_reference_user_data_boots_supervisord_with_the_policy(
         assert recon == {
             "command": f"{SCRIPTS}/daemon_recon_client_funds_consumer.sh",
             "startsecs": 120,
-            "startretries": 5,
+            "startretries": 0,  # the back-off agent restarts it, not supervisor
             "stopsignal": 2,
             "stopwaitsecs": 120,
             "killasgroup": True,
-            "autorestart": "RestartUnconditionally",
+            "autorestart": False,
             "stdout_logfile": "/var/log/supervisor/daemon_recon_client_funds_consumer-1.log",
             "stdout_logfile_maxbytes": 5 * 1024 * 1024,
             "stdout_logfile_backups": 10,

@@ -137,6 +137,76 @@ def test_rendering_is_deterministic() -> None:
     assert 'environment=A="1",B="2"\n' in render_program(first)
 
 
+# --- programs the back-off agent restarts ----------------------------------------------------
+
+DEFAULT_SECTION = """[program:p]
+command=/bin/p
+process_name=%(program_name)s-%(process_num)s
+numprocs=1
+umask=022
+autostart=true
+autorestart=true
+startsecs=120
+startretries=5
+exitcodes=0
+stopsignal=INT
+stopwaitsecs=120
+stopasgroup=false
+killasgroup=true
+redirect_stderr=false
+stdout_logfile=/var/log/supervisor/%(program_name)s-%(process_num)s.log
+stdout_logfile_maxbytes=5MB
+stdout_logfile_backups=10
+stderr_logfile=/var/log/supervisor/%(program_name)s-%(process_num)s.err.log
+stderr_logfile_maxbytes=5MB
+stderr_logfile_backups=10
+"""
+
+
+def test_without_the_agent_the_section_is_the_policy_documents_byte_for_byte() -> None:
+    assert render_program(Program(name="p", command="/bin/p"), backoff_agent=False) == (
+        DEFAULT_SECTION
+    )
+
+
+def test_under_the_agent_supervisor_never_restarts_an_exit() -> None:
+    config = load_one(RECON, backoff_agent=True)
+    assert config.autorestart is False  # type: ignore[attr-defined]
+
+
+def test_under_the_agent_a_failed_start_is_not_retried_by_supervisor() -> None:
+    config = load_one(RECON, backoff_agent=True)
+    assert config.startretries == 0  # type: ignore[attr-defined]
+
+
+def test_under_the_agent_the_start_window_is_still_the_policys() -> None:
+    config = load_one(RECON, policy=RestartPolicy(start_window=45), backoff_agent=True)
+    assert config.startsecs == 45  # type: ignore[attr-defined]
+
+
+def test_under_the_agent_on_failure_still_renders_autorestart_false() -> None:
+    on_failure = RestartPolicy(restart="on-failure")
+    config = load_one(RECON, policy=on_failure, backoff_agent=True)
+    assert config.autorestart is False  # type: ignore[attr-defined]
+
+
+def test_under_the_agent_a_comment_line_says_why() -> None:
+    text = render_program(RECON, backoff_agent=True)
+    comment = "; restarted by the back-off agent, not by supervisor (see the README)\n"
+    assert comment + "autorestart=false\n" in text
+
+
+def test_under_the_agent_only_autorestart_startretries_and_the_comment_change() -> None:
+    plain = render_program(RECON).splitlines()
+    agent = render_program(RECON, backoff_agent=True).splitlines()
+    assert sorted(set(agent) - set(plain)) == [
+        "; restarted by the back-off agent, not by supervisor (see the README)",
+        "autorestart=false",
+        "startretries=0",
+    ]
+    assert sorted(set(plain) - set(agent)) == ["autorestart=true", "startretries=5"]
+
+
 # --- property-based: what is rendered reads back exactly, or is refused -------------------
 
 TRICKY = string.ascii_letters + string.digits + " %\"',;#$=:\\/()[]{}-_.!?*&|<>~`\t" + "éü中€ß"

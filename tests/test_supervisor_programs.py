@@ -14,6 +14,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Annotations, Match, Template
+from supervisor.datatypes import RestartUnconditionally
 
 from restart_policy import (
     LogPolicy,
@@ -23,12 +24,14 @@ from restart_policy import (
     SupervisorInstall,
     SupervisorPrograms,
 )
-from restart_policy._backoff_listener import agent_for_hosts
+from restart_policy._backoff_listener import LISTENER_NAME, agent_for_hosts, render_listener
+from restart_policy._cloudwatch_agent import cloudwatch_lines
 from restart_policy._host_checks import WARN_AGENT_NOT_GRANTED
+from restart_policy._host_files import SUPERVISORD_LOG
 from restart_policy._user_data_script import extract_payloads
 from restart_policy._user_data_size import resolved_size
 from tests.e2e.assets import host_user_data
-from tests.supervisor_harness import load_programs
+from tests.supervisor_harness import load_programs, running
 
 RECON = Program(name="recon", command="/srv/bos/recon.sh", numprocs=3)
 MONITOR = Program(name="monitor", command="/srv/bos/monitor.sh")
@@ -78,7 +81,7 @@ def test_template_user_data_carries_every_program_as_rendered() -> None:
 
 def test_payload_loads_in_supervisors_parser_with_the_policy(tmp_path: Path) -> None:
     logs = LogPolicy(directory=str(tmp_path))
-    policy = RestartPolicy(start_window=60, start_retries=4)
+    policy = RestartPolicy(start_window=60, start_retries=4, backoff=None)
     _, user_data = synth(programs=[RECON, MONITOR], restart_policy=policy, log_policy=logs)
     (payload,) = extract_payloads(user_data)
     sections = payload["programs/recon.conf"] + payload["programs/monitor.conf"]
@@ -195,6 +198,76 @@ def test_only_programs_with_the_back_off_are_watched() -> None:
     _, user_data = synth(programs=[RECON, plain])
     (payload,) = extract_payloads(user_data)
     assert [group["programs"] for group in json.loads(payload["backoff.json"])] == [["recon"]]
+
+
+def test_programs_under_the_agent_are_never_restarted_by_supervisor(tmp_path: Path) -> None:
+    logs = LogPolicy(directory=str(tmp_path))
+    construct, _ = synth(programs=[RECON, MONITOR], log_policy=logs)
+    sections = construct.program_configs["recon"] + construct.program_configs["monitor"]
+    configs = load_programs(sections, tmp_path)
+    assert {(c.autorestart, c.startretries) for c in configs.values()} == {(False, 0)}
+
+
+def test_a_program_with_the_back_off_off_keeps_supervisors_restarts(tmp_path: Path) -> None:
+    logs = LogPolicy(directory=str(tmp_path))
+    plain = Program(name="plain", command="/bin/plain", restart_policy=PLAIN)
+    construct, _ = synth(programs=[RECON, plain], log_policy=logs)
+    config = load_programs(construct.program_configs["plain"], tmp_path)["plain-0"]
+    assert (config.autorestart, config.startretries) == (RestartUnconditionally, 5)
+
+
+def test_the_agent_watches_exactly_the_programs_supervisor_does_not_restart() -> None:
+    plain = Program(name="plain", command="/bin/plain", restart_policy=PLAIN)
+    construct, user_data = synth(programs=[RECON, MONITOR, plain])
+    (payload,) = extract_payloads(user_data)
+    watched = {name for group in json.loads(payload["backoff.json"]) for name in group["programs"]}
+    unrestarted = {
+        name for name, text in construct.program_configs.items() if "autorestart=false\n" in text
+    }
+    assert watched == unrestarted == {"recon", "monitor"}
+
+
+def test_supervisor_restarts_the_agent_after_any_exit(tmp_path: Path) -> None:
+    config = load_programs(listener_section(tmp_path), tmp_path)[LISTENER_NAME]
+    assert config.autorestart is RestartUnconditionally
+
+
+def test_supervisor_retries_a_failed_agent_start_thirty_times(tmp_path: Path) -> None:
+    config = load_programs(listener_section(tmp_path), tmp_path)[LISTENER_NAME]
+    assert config.startretries == 30
+
+
+def test_an_agent_that_goes_fatal_is_counted_by_the_fatal_alarm(
+    tmp_path: Path, monitored: Any
+) -> None:
+    # The fatal alarm counts supervisord.log lines (shipped to the log group) that hold its
+    # pattern. The rendered listener with startretries=0 instead of 30 (465 s of supervisor's
+    # own back-off) and a command that fails: supervisord's real FATAL line for it.
+    (pattern,) = {
+        resource["Properties"]["FilterPattern"]
+        for resource in monitored[1].find_resources("AWS::Logs::MetricFilter").values()
+        if resource["Properties"]["MetricTransformations"][0]["MetricName"].endswith("-Fatal")
+    }
+    section = listener_section(tmp_path, python="/bin/false")
+    assert "startretries=30\n" in section
+    with running(tmp_path, section.replace("startretries=30\n", "startretries=0\n")) as daemon:
+        daemon.wait_state(LISTENER_NAME, "FATAL", timeout=60)
+        lines = daemon.log().splitlines()
+    phrase = pattern.strip('"')
+    assert pattern == f'"{phrase}"'  # one quoted phrase: CloudWatch matches it anywhere in a line
+    assert any(phrase in line and LISTENER_NAME in line for line in lines), lines
+    shipped = cloudwatch_lines("/var/log/supervisor")
+    assert any(f"/var/log/supervisor/{SUPERVISORD_LOG}" in line for line in shipped)
+
+
+def listener_section(folder: Path, python: str = "/usr/bin/python3") -> str:
+    return render_listener(
+        python=python,
+        agent_path=str(folder / "agent.py"),
+        config_path=str(folder / "backoff.json"),
+        state_path=str(folder / "state.json"),
+        log_policy=LogPolicy(directory=str(folder)),
+    )
 
 
 def test_plain_supervisor_has_no_agent_asset_and_no_download() -> None:

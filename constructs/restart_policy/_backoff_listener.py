@@ -20,6 +20,9 @@ from .program import Program
 LISTENER_NAME = "restart-policy-backoff"
 AGENT_SOURCE = Path(__file__).with_name("backoff_agent.py")
 AGENT_FILE_NAME = "backoff_agent.py"
+#: supervisor waits 1, 2, 3 ... s between failed starts: 30 retries keep trying the agent for
+#: about 8 minutes (a volume mounted late, a slow boot) before the host has no restarts at all.
+LISTENER_START_RETRIES = 30
 
 
 def backoff_settings(
@@ -121,7 +124,13 @@ _INDENT = re.compile(r"^(?:    )+", re.MULTILINE)
 def render_listener(
     *, python: str, agent_path: str, config_path: str, state_path: str, log_policy: LogPolicy
 ) -> str:
-    """The ``[eventlistener:restart-policy-backoff]`` section."""
+    """The ``[eventlistener:restart-policy-backoff]`` section.
+
+    The agent is what restarts the programs under it (they have ``autorestart=false``), so
+    supervisor restarts the agent after any exit (``autorestart=true``) and retries a failed
+    start ``LISTENER_START_RETRIES`` times before it gives up (FATAL, which the ``fatal`` alarm
+    counts).
+    """
     command = f"{python} {agent_path} --config {config_path} --state {state_path}"
     size = byte_size(log_policy.max_file_size_bytes)
     log_file = posixpath.join(log_policy.directory, f"{LISTENER_NAME}.log")
@@ -133,7 +142,7 @@ def render_listener(
         "autostart=true\n"
         "autorestart=true\n"
         "startsecs=1\n"
-        "startretries=10\n"
+        f"startretries={LISTENER_START_RETRIES}\n"
         "stopsignal=TERM\n"
         "stopwaitsecs=10\n"
         f"stderr_logfile={log_file}\n"

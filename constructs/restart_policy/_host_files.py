@@ -83,12 +83,19 @@ def build_host_files(
     install: SupervisorInstall,
     log_reader_group: str = DEFAULT_LOG_READER_GROUP,
 ) -> HostFiles:
-    rendered = {program.name: render_program(program, policy, log_policy) for program in programs}
+    # The agent restarts exactly the programs it has settings for; supervisor the others.
+    agent_programs = backoff_settings(programs, policy)
+    rendered = {
+        program.name: render_program(
+            program, policy, log_policy, backoff_agent=program.name in agent_programs
+        )
+        for program in programs
+    }
     # The log policy's own folder first: supervisord and the agent write there.
     others = {(p.log_policy or log_policy).directory for p in programs} - {log_policy.directory}
     folders = [log_policy.directory, *sorted(others)]
     agent_settings = settings_json(programs, policy)
-    with_agent = bool(backoff_settings(programs, policy))
+    with_agent = bool(agent_programs)
     processes = sum(program.numprocs for program in programs) + (1 if with_agent else 0)
     fds = min_fds(processes)
     conf = _supervisord_conf(log_policy, fds)

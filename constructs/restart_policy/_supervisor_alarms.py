@@ -25,8 +25,10 @@ def supervisor_alarms(
             "FatalFilter",
             logs.FilterPattern.literal('"entered FATAL state"'),
             f"{base}-Fatal",
-            "supervisor gave up on a program (FATAL): it failed start_retries + 1 starts in a "
-            "row. With the back-off agent it is started again after a cool-down.",
+            "supervisor gave up on a process (FATAL). Without the back-off agent: it failed "
+            "start_retries + 1 starts in a row and stays down. A program under the agent goes "
+            f"FATAL at each failed start and the agent starts it again; {LISTENER_NAME} FATAL "
+            "means no program under it is restarted until a person starts the agent.",
         ),
         "backoff": (
             "BackoffFilter",

@@ -118,11 +118,20 @@ def render_program(
     program: Program,
     policy: RestartPolicy | None = None,
     log_policy: LogPolicy | None = None,
+    *,
+    backoff_agent: bool = False,
 ) -> str:
     """One ``[program:NAME]`` section with the policy's settings; deterministic.
 
     The program's own ``restart_policy``/``log_policy`` win over the ones given here, which
     default to ``RestartPolicy()`` and ``LogPolicy()``.
+
+    :param backoff_agent: The library's back-off agent restarts this program
+        (``SupervisorPrograms`` sets it for programs whose policy has ``backoff`` on): the
+        section says ``autorestart=false`` and ``startretries=0``, so that supervisor never
+        starts the program again by itself and every restart, retry and cool-down is the
+        agent's. Default: false, supervisor's own ``autorestart`` and ``startretries`` from the
+        policy, as the policy document writes them.
     """
     restart = program.restart_policy or policy or RestartPolicy()
     logs = program.log_policy or log_policy or LogPolicy()
@@ -149,9 +158,18 @@ def render_program(
         # the usual 022.
         "umask=022",
         f"autostart={_bool(program.autostart)}",
-        f"autorestart={'true' if restart.restart == 'always' else 'unexpected'}",
+    ]
+    autorestart = "true" if restart.restart == "always" else "unexpected"
+    retries = restart.start_retries
+    if backoff_agent:
+        # supervisor 4.3 respawns an exit in the same pass that reports it, and retries a failed
+        # start a second later, before the agent's decision lands: two daemon starts a round.
+        lines.append("; restarted by the back-off agent, not by supervisor (see the README)")
+        autorestart, retries = "false", 0
+    lines += [
+        f"autorestart={autorestart}",
         f"startsecs={int(restart.start_window_seconds)}",
-        f"startretries={restart.start_retries}",
+        f"startretries={retries}",
         f"exitcodes={','.join(str(code) for code in restart.exit_codes)}",
         f"stopsignal={restart.stop_signal}",
         f"stopwaitsecs={int(restart.stop_timeout_seconds)}",
