@@ -377,7 +377,8 @@ def test_the_same_section_written_by_hand_is_judged_by_the_app_wide_window() -> 
     def build(stack: Stack) -> None:
         programs = SupervisorPrograms(
             stack, "Programs", programs=[Program(name="p", command="/bin/p")],
-            restart_policy=RestartPolicy(start_window=60, stop_timeout=30),
+            # Without the agent: a hand-written section has supervisor's own restarts.
+            restart_policy=RestartPolicy(start_window=60, stop_timeout=30, backoff=None),
         )  # fmt: skip
         script = f"cat > /etc/p.conf <<'EOF'\n{programs.program_configs['p']}EOF"
         user_data = ec2.UserData.for_linux()

@@ -9,6 +9,8 @@ from typing import Any
 from .._policy_record import read_user_data_records
 from .._user_data_script import extract_payloads
 from . import run
+from ._agent_settings import MEMBER as AGENT_MEMBER
+from ._agent_settings import agent_programs
 from ._cloud_config import is_cloud_config, read_cloud_config
 from ._model import (
     Finding,
@@ -89,9 +91,15 @@ def _judge_user_data(
             if script_record is not None:
                 yield from run("record", Recorded(logical_id, script_record, where), options)
             policy_of = _payload_policy(own, app_policy, options)
+            agent_of = _payload_agent(payload)
+            if isinstance(agent_of, str):
+                yield unreadable(logical_id, where, agent_of)
+                agent_of = _no_agent
             for path, content in sorted(payload.items()):
                 if path.startswith("programs/"):
-                    yield from _config(logical_id, where, content, False, policy_of, options)
+                    yield from _config(
+                        logical_id, where, content, False, policy_of, options, agent_of
+                    )
         if is_cloud_config(script):
             yield from _cloud_config(logical_id, where, script, app_policy, options)
         else:
@@ -114,6 +122,32 @@ def _payload_policy(
         return library_policy.with_record(programs[name], options)
 
     return policy_of
+
+
+#: The back-off agent's settings for one program, None when the agent does not restart it.
+AgentSettings = Mapping[str, Any] | None
+
+
+def _no_agent(header: str) -> AgentSettings:
+    return None
+
+
+def _payload_agent(payload: Mapping[str, str]) -> Callable[[str], AgentSettings] | str:
+    """Who restarts each ``[program:NAME]`` of a payload: the agent's settings when its
+    ``backoff.json`` lists NAME; a reason when that file cannot be read."""
+    text = payload.get(AGENT_MEMBER)
+    if text is None:
+        return _no_agent
+    try:
+        programs = agent_programs(text)
+    except ValueError as error:
+        return f"the back-off agent's {AGENT_MEMBER} in the cdk-restart-policy payload: {error}"
+
+    def agent_of(header: str) -> AgentSettings:
+        kind, _, name = header.partition(":")
+        return programs.get(name) if kind == "program" else None
+
+    return agent_of
 
 
 def _cloud_config(
@@ -161,6 +195,7 @@ def _config(
     expanded: bool,
     policy_of: Any,
     options: Options,
+    agent_of: Callable[[str], AgentSettings] = _no_agent,
 ) -> Iterator[Finding]:
     config = read_config(text)
     if config.problem is not None:
@@ -170,7 +205,9 @@ def _config(
             f"a supervisor config that supervisor would not load: {config.problem}",
         )
     for header, settings in config.sections:
-        section = ProcessSection(logical_id, where, header, settings, policy_of(header), expanded)
+        section = ProcessSection(
+            logical_id, where, header, settings, policy_of(header), expanded, agent_of(header)
+        )
         yield from run("process", section, options)
 
 

@@ -139,6 +139,9 @@ class ProcessSection:
     policy: Judged
     #: The text went through a shell that expands ``$`` and back quotes before supervisor reads it.
     shell_expanded: bool = False
+    #: The back-off agent's settings for this program: the section comes from a library payload
+    #: whose ``backoff.json`` lists it, so the agent, not supervisor, restarts it. None otherwise.
+    agent: Mapping[str, Any] | None = None
 
     def raw(self, key: str) -> object:
         """The value supervisor would use before converting it: None when unset, ``UNREADABLE``
