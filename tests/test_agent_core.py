@@ -33,20 +33,50 @@ def decisions(actions: list[Action]) -> list[str]:
     return [a.decision if a.kind == "log" else a.kind for a in actions]
 
 
+def start_and_fail(core: Reconciler, now: float, pid: int) -> list[Action]:
+    """Carry out the start due at ``now``; the run dies inside the start window (FATAL)."""
+    actions = core.tick(now)
+    assert "start" in decisions(actions), decisions(actions)
+    start = float(int(now))
+    core.started(obs("STARTING", start, pid=pid, now=now), now)
+    return core.observe(obs("FATAL", start, stop=start, now=now + 0.5), now + 0.5)
+
+
 def fatal_core(seed: int = 1) -> Reconciler:
-    """A core that has seen supervisor give up on NAME at t=100 (round 1, cooling)."""
+    """A core that saw NAME fail its autostart and start_retries retries (round 1, cooling)."""
     core = Reconciler({"web": S}, rng=random.Random(seed))
-    core.observe(obs("FATAL", 95, stop=96, now=100), 100)
+    actions = core.observe(obs("FATAL", 95, stop=95, now=100), 100)
+    for attempt in range(1, S.start_retries + 1):
+        assert decisions(actions) == ["retry"]
+        assert actions[0].extra["attempt"] == attempt
+        due = core.records[NAME].due
+        assert due is not None
+        actions = start_and_fail(core, due, 100 + attempt)
+    assert decisions(actions) == ["backoff"]
     return core
 
 
-def test_fatal_starts_a_jittered_cooldown() -> None:
+def test_a_failed_start_is_retried_after_one_two_three_seconds_then_backed_off() -> None:
     core = Reconciler({"web": S}, rng=random.Random(1))
-    actions = core.observe(obs("FATAL", 95, stop=96, now=100), 100)
+    actions = core.observe(obs("FATAL", 95, stop=95, now=100), 100)
+    delays, failed_at = [], 100.0
+    for attempt in range(1, S.start_retries + 1):
+        assert decisions(actions) == ["retry"]
+        due = core.records[NAME].due
+        assert due is not None
+        delays.append(round(due - failed_at, 3))
+        failed_at = due + 0.5
+        actions = start_and_fail(core, due, 100 + attempt)
+    assert delays == [1, 2, 3, 4, 5]  # supervisor's own startretries delays
     assert decisions(actions) == ["backoff"]
-    assert actions[0].extra["base"] == 10
-    assert 8 <= actions[0].extra["cooldown"] <= 12
-    assert core.records[NAME].due == pytest.approx(100 + actions[0].extra["cooldown"])
+    assert actions[0].extra["reason"] == "start-failed"
+
+
+def test_the_first_backoff_is_a_jittered_cooldown() -> None:
+    core = fatal_core()
+    r = core.records[NAME]
+    assert (r.phase, r.rounds, r.probe) == ("cooling", 1, True)
+    assert r.due is not None
 
 
 def test_the_cooldown_never_passes_the_maximum() -> None:
@@ -57,18 +87,21 @@ def test_the_cooldown_never_passes_the_maximum() -> None:
 
 
 def test_programs_failing_together_are_spread_over_their_cooldown() -> None:
-    core = Reconciler({"web": S}, rng=random.Random(7))
+    core = Reconciler({"web": Settings(**{**vars(S), "start_retries": 0})}, rng=random.Random(7))
     for i in range(40):
         core.observe(Observation(f"web:web-{i}", "FATAL", start=95, stop=96, now=100), 100)
     dues = sorted(r.due for r in core.records.values() if r.due is not None)
+    assert len(dues) == 40
     assert len({int(d) for d in dues}) >= 4  # not all in the same second
     assert dues[-1] - dues[0] >= 2
 
 
-def test_the_same_seed_gives_the_same_cooldowns() -> None:
-    first = [a.extra.get("cooldown") for a in fatal_core(5).observe(obs("FATAL", 95), 100)]
-    assert fatal_core(5).records[NAME].due == fatal_core(5).records[NAME].due
-    assert first == []  # FATAL seen again is the same fact: no second round
+def test_the_same_fact_seen_again_takes_no_second_decision() -> None:
+    core = fatal_core(5)
+    due = core.records[NAME].due
+    last = core.last[NAME]
+    assert core.observe(last, 200) == []
+    assert core.records[NAME].due == due
 
 
 def test_a_late_starting_event_of_the_agents_own_probe_is_not_a_persons_start() -> None:
@@ -86,13 +119,11 @@ def test_a_late_starting_event_of_the_agents_own_probe_is_not_a_persons_start() 
     assert decisions(core.observe(running, due + 121)) == ["recovered"]
 
 
-def test_a_probe_that_fails_to_start_is_stopped_before_supervisor_retries_it() -> None:
+def test_a_probe_that_fails_to_start_backs_off_without_stopping_anything() -> None:
     core = fatal_core()
     due = core.records[NAME].due or 0
-    core.tick(due)
-    core.started(obs("STARTING", int(due), pid=42), due)
-    actions = core.observe(obs("BACKOFF", int(due), stop=int(due) + 1), due + 1)
-    assert decisions(actions) == ["backoff", "crash-loop-stop", "stop"]
+    actions = start_and_fail(core, due, 42)
+    assert decisions(actions) == ["backoff"]  # supervisor made it FATAL: no second start
     assert actions[0].extra["reason"] == "probe-failed"
     assert actions[0].extra["base"] == 20
 
@@ -108,6 +139,15 @@ def test_a_refused_rearm_is_retried_with_the_backoff() -> None:
     assert core.records[NAME].due is not None
 
 
+def test_a_refused_first_start_is_retried_like_a_failed_one() -> None:
+    core = Reconciler({"web": S}, rng=random.Random(1))
+    core.observe(obs("EXITED", 100, stop=300, now=300), 300)  # a crash: restart at once
+    assert decisions(core.tick(300)) == ["start"]
+    actions = core.start_refused(NAME, NO_FILE, "NO_FILE: /opt/app/run", 300)
+    assert decisions(actions) == ["retry"]
+    assert actions[0].extra["reason"] == "start-refused"
+
+
 def test_a_start_by_someone_else_just_before_the_probe_is_left_running() -> None:
     core = fatal_core()
     due = core.records[NAME].due or 0
@@ -116,52 +156,77 @@ def test_a_start_by_someone_else_just_before_the_probe_is_left_running() -> None
     assert core.records[NAME].phase == "watch"
 
 
-def test_a_crash_loop_past_the_start_window_stops_supervisors_respawn() -> None:
+def crash_after(
+    core: Reconciler, start: float, ran: float, pid: int, code: int = 1
+) -> list[Action]:
+    """A run seen RUNNING that exits ``ran`` s after ``start`` with ``code``."""
+    core.observe(obs("RUNNING", start, pid=pid, now=start + ran - 1), start + ran - 1)
+    exited = Observation(NAME, "EXITED", start=start, stop=start + ran, now=start + ran)
+    return core.observe(Observation(**{**vars(exited), "exitstatus": code}), start + ran)
+
+
+def test_a_crash_past_the_start_window_is_restarted_at_once_then_backed_off() -> None:
     core = Reconciler({"web": S}, rng=random.Random(1))
-    start = 1000.0
-    for n in range(5):  # start_retries quick exits, each after 130 s of running
-        core.observe(obs("RUNNING", start, pid=10 + n, now=start + 125), start + 125)
-        core.exit_fact(NAME, 10 + n, False, start + 130)
-        respawn = Observation(NAME, "STARTING", pid=11 + n, start=start + 130, stop=start + 130)
-        actions = core.observe(respawn, start + 130)
+    start, seen = 1000.0, []
+    for n in range(S.start_retries):
+        actions = crash_after(core, start, 130, 10 + n)
+        seen.append(decisions(actions))
+        if decisions(actions) == ["restart"]:
+            assert decisions(core.tick(start + 130)) == ["start"]
+            core.started(obs("STARTING", start + 130, pid=11 + n), start + 130)
         start += 130
-    assert decisions(actions) == ["backoff", "crash-loop-stop", "stop"]
+    assert seen == [["restart"]] * (S.start_retries - 1) + [["backoff"]]
     assert actions[0].extra == {**actions[0].extra, "reason": "crash-loop", "ran": 130}
 
 
-def test_an_exit_code_in_exit_codes_is_not_a_crash() -> None:
+def test_an_exit_code_in_exit_codes_is_restarted_and_never_backed_off() -> None:
     core = Reconciler({"web": S}, rng=random.Random(1))
     start = 1000.0
     for n in range(8):
-        core.observe(obs("RUNNING", start, pid=10 + n, now=start + 125), start + 125)
-        core.exit_fact(NAME, 10 + n, True, start + 130)  # supervisor: expected
-        respawn = Observation(NAME, "STARTING", pid=11 + n, start=start + 130, stop=start + 130)
-        assert decisions(core.observe(respawn, start + 130)) == []
+        actions = crash_after(core, start, 130, 10 + n, code=0)
+        assert decisions(actions) == ["restart"]
+        assert actions[0].extra["reason"] == "exit-code"
+        core.tick(start + 130)
+        core.started(obs("STARTING", start + 130, pid=11 + n), start + 130)
         start += 130
 
 
-def test_an_exit_whose_verdict_never_comes_counts_as_a_crash_after_a_while() -> None:
-    core = Reconciler({"web": Settings(**{**vars(S), "start_retries": 1})})
-    core.observe(obs("RUNNING", 1000, pid=10, now=1125), 1125)
-    respawn = Observation(NAME, "STARTING", pid=11, start=1130, stop=1130)
-    assert decisions(core.observe(respawn, 1130)) == []  # waits for the EXITED event
-    assert decisions(core.tick(1136)) == ["backoff", "crash-loop-stop", "stop"]
+def test_an_expected_exit_is_left_exited_under_on_failure() -> None:
+    on_failure = Settings(**{**vars(S), "restart_always": False})
+    core = Reconciler({"web": on_failure}, rng=random.Random(1))
+    assert decisions(crash_after(core, 1000, 130, 10, code=0)) == ["exited"]
+    assert core.tick(10_000) == [] and core.next_wakeup() is None
+    assert decisions(crash_after(core, 2000, 130, 11, code=1)) == ["restart"]
 
 
-def test_an_agent_restart_mid_stop_resumes_the_round() -> None:
+def test_an_exit_after_a_healthy_run_resets_and_restarts() -> None:
+    core = fatal_core()
+    due = core.records[NAME].due or 0
+    core.tick(due)
+    start = float(int(due))
+    core.started(obs("STARTING", start, pid=42), due)
+    core.observe(obs("RUNNING", start, pid=42, now=start + 121), start + 121)  # recovered
+    exited = Observation(NAME, "EXITED", start=start, stop=start + 700, now=start + 700)
+    actions = core.observe(Observation(**{**vars(exited), "exitstatus": 1}), start + 700)
+    assert decisions(actions) == ["reset", "restart"]
+    assert core.records[NAME].rounds == 0
+
+
+def test_a_persons_start_right_after_a_crash_is_the_persons() -> None:
+    # before, a start within 3 s of an exit was taken for supervisor's respawn
+    core = fatal_core()
+    assert decisions(core.observe(obs("STARTING", 101, pid=77, now=101), 101)) == ["manual-start"]
+    assert core.records[NAME].phase == "watch"
+
+
+def test_an_agent_restart_between_deciding_and_starting_still_restarts() -> None:
     core = Reconciler({"web": S}, rng=random.Random(1))
-    core.observe(obs("RUNNING", 1000, pid=10, now=1125), 1125)
-    for n in range(5):
-        t = 1130 + 130 * n
-        core.observe(obs("RUNNING", t - 130, pid=10 + n, now=t - 5), t - 5)
-        core.exit_fact(NAME, 10 + n, False, t)
-        core.observe(Observation(NAME, "STARTING", pid=11 + n, start=t, stop=t), t)
-    saved = json.loads(json.dumps(core.to_json()))  # persisted before the stop was issued
+    crash_after(core, 1000, 130, 10)
+    saved = json.loads(json.dumps(core.to_json()))  # persisted before the start was issued
     again = Reconciler({"web": S}, Reconciler.records_from_json(saved))
-    stopped = Observation(NAME, "STOPPED", start=1780, stop=1781, now=1782)
-    assert decisions(again.observe(stopped, 1782)) == []  # the agent's own stop, not a person's
-    assert again.records[NAME].phase == "cooling"
-    assert again.records[NAME].due is not None
+    exited = Observation(NAME, "EXITED", start=1000, stop=1130, now=1131, exitstatus=1)
+    assert decisions(again.observe(exited, 1131)) == []  # the same end: not judged twice
+    assert decisions(again.tick(1131)) == ["start"]
 
 
 def test_an_agent_restart_mid_probe_resumes_the_round() -> None:
@@ -170,8 +235,8 @@ def test_an_agent_restart_mid_probe_resumes_the_round() -> None:
     core.tick(due)
     again = Reconciler({"web": S}, Reconciler.records_from_json(core.to_json()))
     # the probe was asked for; the agent died before it read the answer
-    actions = again.observe(obs("BACKOFF", int(due), stop=int(due) + 1), due + 1)
-    assert decisions(actions) == ["backoff", "crash-loop-stop", "stop"]
+    actions = again.observe(obs("FATAL", int(due), stop=int(due) + 1), due + 1)
+    assert decisions(actions) == ["backoff"]
     assert actions[0].extra["reason"] == "probe-failed"
 
 
@@ -180,8 +245,15 @@ def test_a_probe_lost_with_the_agent_is_asked_for_again() -> None:
     due = core.records[NAME].due or 0
     core.tick(due)
     again = Reconciler({"web": S}, Reconciler.records_from_json(core.to_json()))
-    again.observe(obs("FATAL", 95, stop=96, now=int(due)), due)
+    again.observe(core.last[NAME], due)
     assert decisions(again.tick(due + 11)) == ["start"]
+
+
+def test_a_released_hold_of_an_exited_program_restarts_it() -> None:
+    core = Reconciler({"web": S}, rng=random.Random(1))
+    core.person({"web"}, {}, 1)
+    assert crash_after(core, 1000, 130, 10) == []  # held: nobody restarts it
+    assert decisions(core.person(set(), {}, 2000)) == ["release", "restart"]
 
 
 def test_a_persons_stop_during_the_cooldown_cancels_it() -> None:
@@ -201,6 +273,13 @@ def test_a_hold_keeps_the_agent_away_until_release() -> None:
     assert core.next_wakeup() is None
     assert decisions(core.person(set(), {}, 10_001)) == ["release"]
     assert decisions(core.tick(10_001)) == ["rearm", "start"]
+
+
+def test_a_version_2_record_mid_round_keeps_its_probe() -> None:
+    old = {"rounds": 2, "phase": "cooling", "due": 50.0, "stop_for": 40.0, "down_since": 41.0}
+    records = Reconciler.records_from_json({"version": 2, "processes": {NAME: old}})
+    core = Reconciler({"web": S}, records)
+    assert decisions(core.tick(60)) == ["rearm", "start"]
 
 
 def test_a_hold_given_before_the_program_was_seen_applies_when_it_is() -> None:
@@ -229,7 +308,7 @@ def test_reload_forgets_removed_programs_and_adopts_new_ones() -> None:
     assert NAME not in core.records
     assert core.observe(obs("FATAL", 95, stop=96, now=100), 100) == []  # not managed now
     adopted = core.observe(Observation("api:api-0", "FATAL", start=95, stop=96, now=100), 100)
-    assert decisions(adopted) == ["backoff"]
+    assert decisions(adopted) == ["retry"]
 
 
 def test_settings_of_older_and_newer_versions_load(tmp_path: Path) -> None:
@@ -248,7 +327,7 @@ def test_settings_of_older_and_newer_versions_load(tmp_path: Path) -> None:
     "document",
     [
         "[]",
-        '{"version": 3, "processes": {}}',
+        '{"version": 4, "processes": {}}',
         '{"version": 2, "processes": []}',
         '{"version": 2, "processes": {"a:a": {"phase": "dancing"}}}',
         '{"version": 2, "processes": {"a:a": {"rounds": "two"}}}',

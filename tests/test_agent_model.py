@@ -1,15 +1,17 @@
 """Model-based test of the back-off agent's pure decision core against a model of supervisor 4.3.
 
-``SimSupervisor`` follows supervisor's ``process.py`` (whole-second stamps in ``getProcessInfo``,
-respawn on the main-loop pass after an exit, linear BACKOFF delays, FATAL after
-``startretries``, a stop that lands a moment later). A seeded random driver interleaves, over a
+``World`` follows supervisor's ``process.py`` for programs configured as the library renders them
+under the agent (``autorestart=false``, ``startretries=0``): whole-second stamps in
+``getProcessInfo``, an exit left EXITED, a failed start BACKOFF then FATAL in the same pass, a
+stop that lands a moment later. A seeded random driver interleaves, over a
 host-wide outage: events delivered late, twice and out of order; actions that land after the
 process changed; agent restarts that reload the persisted state; failed state writes; refused
 starts (a command missing for a while); a person's hold, release, stop and start.
 
-Invariants: the core's own consistency after every step; at most one agent start per back-off
-round; and, once the dependency has been back for ``maximum`` + start window + slack, every
-program RUNNING except those a person holds or stopped (none stranded).
+Invariants: the core's own consistency after every step; supervisor never starts a program by
+itself after its autostart; at most one daemon start per decision that calls for one (one per
+back-off round); and, once the dependency has been back for ``maximum`` + start window + slack,
+every program RUNNING except those a person holds or stopped (none stranded).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ SETTINGS = Settings(
     initial=1, maximum=8, healthy_reset=10, start_retries=2, start_window=2, max_rearms=None
 )
 NO_FILE = 20
+STARTRETRIES = 0  # as the library renders programs under the agent
 DT = 0.1
 
 
@@ -64,6 +67,7 @@ class World:
     command_missing_until: float = 0.0
     next_pid: int = 100
     events: list[tuple[float, str, str, int, bool]] = field(default_factory=list)
+    spawns: list[tuple[str, str]] = field(default_factory=list)  # (name, who asked)
 
     def db_up(self) -> bool:
         return not (self.db_down[0] <= self.now < self.db_down[1])
@@ -82,7 +86,8 @@ class World:
             p.delay = self.now + p.backoff
         self.event(p, state, expected)
 
-    def spawn(self, p: SimProcess) -> None:
+    def spawn(self, p: SimProcess, by: str = "supervisor") -> None:
+        self.spawns.append((p.name, by))
         self.next_pid += 1
         p.pid, p.laststart, p.exitstatus, p.killing = self.next_pid, self.now, 0, False
         if self.db_up():
@@ -110,15 +115,14 @@ class World:
             if p.dies_at is not None and self.now >= p.dies_at:
                 self.reap(p)
         for p in self.processes.values():  # supervisor's transition() pass
-            if p.state == "EXITED":
-                self.spawn(p)
-            elif p.state == "BACKOFF" and p.backoff <= SETTINGS.start_retries:
+            # autorestart=false: an EXITED process stays EXITED; startretries=0: no BACKOFF spawn
+            if p.state == "BACKOFF" and p.backoff <= STARTRETRIES:
                 if self.now > p.delay:
                     self.spawn(p)
             elif p.state == "STARTING" and self.now - p.laststart > SETTINGS.start_window:
                 p.backoff = 0
                 self.change(p, "RUNNING")
-            if p.state == "BACKOFF" and p.backoff > SETTINGS.start_retries:
+            if p.state == "BACKOFF" and p.backoff > STARTRETRIES:
                 p.backoff = 0
                 self.change(p, "FATAL")
             if p.state == "RUNNING" and p.dies_at is None and not self.db_up():
@@ -137,7 +141,7 @@ class World:
 
     # --- XML-RPC ---------------------------------------------------------------------
 
-    def start_process(self, name: str) -> int:
+    def start_process(self, name: str, by: str) -> int:
         p = self.processes[name]
         if self.now < self.command_missing_until:
             return NO_FILE
@@ -145,7 +149,7 @@ class World:
             return ALREADY_STARTED
         if p.state == "STOPPING":
             return 30
-        self.spawn(p)
+        self.spawn(p, by)
         return 0
 
     def stop_process(self, name: str, by: str) -> int:
@@ -202,11 +206,13 @@ class Driver:
         self.save()  # persist before acting
         for action in actions:
             if action.kind == "log":
-                if action.decision == "backoff":
-                    self.epoch[action.name] = self.epoch.get(action.name, 0) + 1
-                if action.decision in ("reset", "manual-start", "hold", "release"):
+                # a decision that calls for one start (or lets a person act) opens a new epoch
+                if action.decision in (
+                    "backoff", "restart", "retry", "reset", "manual-start", "hold", "release",
+                ):  # fmt: skip
                     self.epoch[action.name] = self.epoch.get(action.name, 0) + 1
                 continue
+            assert action.kind == "start", action  # the agent never stops a program
             # the call lands a moment later, when the process may have moved on
             lag = self.world.rng.choice([0.0, 0.0, 0.1, 0.4])
             self.queue.append((self.world.now + lag, self.epoch.get(action.name, 0), action))
@@ -216,22 +222,17 @@ class Driver:
         ready = [q for q in self.queue if q[0] <= now]
         self.queue = [q for q in self.queue if q[0] > now]
         for _, epoch, action in ready:
-            if action.kind == "start":
-                key = (action.name, epoch)  # counted when it lands: one lost with the agent is none
+            spawned = len(self.world.spawns)
+            code = self.world.start_process(action.name, "agent")
+            if len(self.world.spawns) > spawned:
+                # counted when it lands: one lost with the agent is none
+                key = (action.name, epoch)
                 self.starts_per_round[key] = self.starts_per_round.get(key, 0) + 1
-                code = self.world.start_process(action.name)
-                if code:
-                    self.take(self.core.start_refused(action.name, code, "fault", now))
-                else:
-                    p = self.world.processes[action.name]
-                    self.take(self.core.started(self.world.info(p), now))
-            elif action.kind == "stop":
-                code = self.world.stop_process(action.name, "agent")
-                if code:
-                    self.take(self.core.stop_refused(action.name, code, "fault"))
-                else:
-                    p = self.world.processes[action.name]
-                    self.take(self.core.stopped(self.world.info(p), now))
+            if code:
+                self.take(self.core.start_refused(action.name, code, "fault", now))
+            else:
+                p = self.world.processes[action.name]
+                self.take(self.core.started(self.world.info(p), now))
 
     def scan(self) -> None:
         acts: list[Action] = []
@@ -257,14 +258,14 @@ def simulate(seed: int) -> None:
         n: SimProcess(n, fail_after=rng.choice([0.2, 0.5, 3.0]), clean_exit=rng.random() < 0.2)
         for n in names
     }
-    down_from = 3.0
+    down_from = 1003.0  # supervisor's stamps are epoch seconds; 0 is "never started"
     down_to = down_from + rng.uniform(5, 30)
-    world = World(rng, processes, db_down=(down_from, down_to))
+    world = World(rng, processes, now=down_from - 3, db_down=(down_from, down_to))
     if rng.random() < 0.3:
         world.command_missing_until = down_to + rng.uniform(0, 10)
     driver = Driver(world, seed, restarts=rng.random() < 0.5, write_failures=rng.random() < 0.3)
     for p in processes.values():
-        world.spawn(p)  # autostart
+        world.spawn(p, "autostart")
     end = down_to + SETTINGS.maximum + SETTINGS.start_window + 12
     quiet_from = down_to + 1  # the person does nothing after the outage ends
     last_scan = -10.0
@@ -302,7 +303,7 @@ def simulate(seed: int) -> None:
         if wake is not None and wake <= world.now:
             driver.take(driver.core.tick(world.now))
     for name, p in processes.items():
-        if name in driver.person_stopped and p.state in ("STOPPED", "FATAL"):
+        if name in driver.person_stopped and p.state in ("STOPPED", "FATAL", "EXITED"):
             continue
         record = driver.core.records.get(name)
         assert p.state in ("RUNNING", "STARTING") or (
@@ -310,14 +311,15 @@ def simulate(seed: int) -> None:
         ), (seed, name, p.state, record)
     over = {k: v for k, v in driver.starts_per_round.items() if v > 1}
     assert not over, (seed, over)
+    assert not [s for s in world.spawns if s[1] == "supervisor"], seed
 
 
 def stranded(driver: Driver, down_since: dict[str, float]) -> None:
-    """Every program FATAL or stopped by the agent has, once the agent had time to look, a due
-    time, a probe under way, a person's hold or stop, or max_rearms reached."""
+    """Every program FATAL or EXITED has, once the agent had time to look, a due start, a start
+    under way, a person's hold or stop, or max_rearms reached."""
     world = driver.world
     for name, p in world.processes.items():
-        down = p.state == "FATAL" or (p.state == "STOPPED" and p.stopped_by == "agent")
+        down = p.state in ("FATAL", "EXITED")
         if not down:
             down_since.pop(name, None)
             continue
@@ -348,7 +350,7 @@ def person(driver: Driver, rng: random.Random) -> None:
         driver.stops[name] = world.now
         driver.person_stopped.add(name)
     else:
-        if world.start_process(name) == 0:
+        if world.start_process(name, "person") == 0:
             driver.person_stopped.discard(name)
     driver.take(driver.core.person(driver.held, driver.stops, world.now))
 

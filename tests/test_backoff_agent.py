@@ -70,8 +70,9 @@ def program_section(tmp_path: Path, name: str, numprocs: int, settings: dict[str
         f"process_name=%(program_name)s-%(process_num)d\n"
         f"numprocs={numprocs}\n"
         f"startsecs={settings['start_window']}\n"
-        f"startretries={settings['start_retries']}\n"
-        "autorestart=true\n"
+        # as the library renders programs under the agent: supervisor restarts nothing itself
+        "startretries=0\n"
+        "autorestart=false\n"
         "stopsignal=INT\n"
         "stopwaitsecs=10\n"
         f"stdout_logfile={tmp_path}/{name}-%(process_num)d.out\n"
@@ -148,6 +149,14 @@ def starts(tmp_path: Path, name: str = "daemon-0") -> list[float]:
     return [float(x) for x in path.read_text().split()] if path.exists() else []
 
 
+def agent_starts(log: list[dict[str, Any]], process: str = "daemon:daemon-0") -> int:
+    """Starts the agent's decisions call for: one per restart, retry and re-arm."""
+    return sum(1 for d in log if d.get("process") == process and d["decision"] in STARTING)
+
+
+STARTING = ("restart", "retry", "rearm")
+
+
 def person(
     tmp_path: Path, *args: str, state: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -176,23 +185,23 @@ def wait_all(supervisord: Supervisord, wanted: str, timeout: float) -> dict[str,
 
 def test_fatal_is_rearmed_after_jittered_doubling_capped_cooldowns(tmp_path: Path) -> None:
     with agent_daemon(tmp_path):
-        log = wait_decisions(tmp_path, 5, "backoff", timeout=120)
-        time.sleep(1)  # let the last start's line reach its file
+        before = wait_decisions(tmp_path, 5, "backoff", timeout=120)
+        time.sleep(5)  # let the starts already asked for write their line
         count = len(starts(tmp_path))
         log = decisions(tmp_path)
     backoffs = of(log, "backoff")[:5]
     assert [d["base"] for d in backoffs] == [1, 2, 4, 4, 4]  # doubling, then the cap
     for d in backoffs:
         assert 0.8 * d["base"] - 1e-9 <= d["cooldown"] <= min(1.2 * d["base"], 4) + 1e-9
-    assert backoffs[0]["reason"] == "fatal"  # supervisor gave up after its own retries
+    # the autostart and start_retries (2) retries, 1 s then 2 s apart, then the back-off
+    assert [d["attempt"] for d in of(log, "retry")] == [1, 2]
+    assert backoffs[0]["reason"] == "start-failed"
     assert {d["reason"] for d in backoffs[1:]} == {"probe-failed"}
     rearms = of(log, "rearm")
     for backoff, rearm in zip(backoffs, rearms, strict=False):
         assert rearm["at"] - backoff["at"] >= backoff["cooldown"] - 0.05
-    # supervisor's start-up tries (2 retries + 1), then one start per re-arm; a retry supervisor
-    # squeezed in before the agent's stop landed is stopped and logged as crash-loop-stop
-    respawns = len(of(log, "crash-loop-stop"))
-    assert 3 + len(rearms) - 1 <= count <= 3 + len(rearms) + respawns
+    # every daemon start is the autostart or one the agent decided: one per round, no more
+    assert 1 + agent_starts(before) <= count <= 1 + agent_starts(log)
 
 
 def test_recovers_once_the_dependency_is_back_and_resets_after_clean_running(
@@ -220,20 +229,25 @@ def test_max_rearms_leaves_the_program_stopped(tmp_path: Path) -> None:
     assert len(of(decisions(tmp_path), "rearm")) == 2
 
 
-def test_crash_loop_past_the_start_window_costs_one_agent_start_per_round(tmp_path: Path) -> None:
+def test_crash_loop_past_the_start_window_costs_one_daemon_start_per_round(
+    tmp_path: Path,
+) -> None:
     # Each run passes the 2 s start window, then dies: supervisor alone restarts it for ever.
     with agent_daemon(tmp_path, fail_after=3) as supervisord:
-        wait_decisions(tmp_path, 3, "backoff", timeout=120)
-        supervisord.wait_state("daemon:daemon-0", "STOPPED", timeout=30)
+        before = wait_decisions(tmp_path, 3, "backoff", timeout=120)
+        supervisord.wait_state("daemon:daemon-0", "EXITED", timeout=30)
+        time.sleep(5)  # let the starts already asked for write their line
+        count = len(starts(tmp_path))
         log = decisions(tmp_path)
     backoffs = of(log, "backoff")[:3]
     assert [d["reason"] for d in backoffs] == ["crash-loop"] * 3
     assert [d["base"] for d in backoffs] == [1, 2, 4]
     assert all(2 <= d["ran"] < 6 for d in backoffs)  # past the window, short of healthy_reset
-    # each round: the agent's one probe; supervisor's respawn after the crash is stopped at once
-    kinds = [d["decision"] for d in log if d["decision"] in ("backoff", "rearm")]
-    assert kinds[:5] == ["backoff", "rearm", "backoff", "rearm", "backoff"]
-    assert len(of(log, "crash-loop-stop")) >= 3
+    # start_retries (2) crashes: the first restarted at once by the agent, the second backs off;
+    # then each round is its one probe, and nothing else starts the daemon
+    kinds = [d["decision"] for d in log if d["decision"] in ("restart", "backoff", "rearm")]
+    assert kinds[:6] == ["restart", "backoff", "rearm", "backoff", "rearm", "backoff"]
+    assert 1 + agent_starts(before) <= count <= 1 + agent_starts(log)
     assert not of(log, "manual-start") and not of(log, "manual-stop")
 
 
@@ -244,8 +258,10 @@ def test_an_expected_exit_code_is_not_a_crash(tmp_path: Path) -> None:
         deadline = time.monotonic() + 90
         while len(starts(tmp_path)) < 5 and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert len(starts(tmp_path)) >= 5  # supervisor restarted it each time (restart=always)
-    assert not of(decisions(tmp_path), "backoff")
+        assert len(starts(tmp_path)) >= 5  # restarted each time (restart=always)
+    log = decisions(tmp_path)
+    assert not of(log, "backoff")
+    assert {d["reason"] for d in of(log, "restart")} == {"exit-code"}
 
 
 def test_round_count_survives_a_supervisord_restart(tmp_path: Path) -> None:
@@ -355,14 +371,14 @@ def test_a_state_file_of_the_wrong_shape_is_replaced(tmp_path: Path, garbage: st
     with agent_daemon(tmp_path):
         log = wait_decisions(tmp_path, 1, "backoff", timeout=60)
     assert of(log, "state-unreadable")
-    assert json.loads(state.read_text())["version"] == 2
+    assert json.loads(state.read_text())["version"] == 3
 
 
 def test_an_agent_restart_mid_round_resumes_the_round(tmp_path: Path) -> None:
     with agent_daemon(tmp_path, fail_after=3) as supervisord:
-        wait_decisions(tmp_path, 1, "crash-loop-stop", timeout=90)
+        wait_decisions(tmp_path, 1, "backoff", timeout=90)
         info = supervisord.rpc.supervisor.getProcessInfo("restart-policy-backoff")
-        os.kill(info["pid"], signal.SIGKILL)  # the agent dies mid-stop or mid-cool-down
+        os.kill(info["pid"], signal.SIGKILL)  # the agent dies mid-cool-down or mid-probe
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             again = supervisord.rpc.supervisor.getProcessInfo("restart-policy-backoff")
@@ -400,6 +416,12 @@ def test_many_programs_failing_together_all_come_back(tmp_path: Path) -> None:
         (tmp_path / "db-up").touch()
         wait_all(supervisord, "RUNNING", timeout=240)
         log = decisions(tmp_path)
+        time.sleep(5)  # let the starts already asked for write their line
+        counts = {f"daemon:daemon-{i}": len(starts(tmp_path, f"daemon-{i}")) for i in range(24)}
+        after = decisions(tmp_path)
     assert not of(log, "manual-start") and not of(log, "manual-stop")
     assert len({d["process"] for d in of(log, "backoff")}) >= 20
     assert of(log, "recovered")  # the probes brought them back
+    # one daemon start per decision, for every program, even with 24 failing at once
+    for process, count in counts.items():
+        assert 1 + agent_starts(log, process) <= count <= 1 + agent_starts(after, process)

@@ -1,32 +1,45 @@
-"""Crash-loop back-off for supervisor: an event listener and a command line, standard library only.
+"""Restarts with crash-loop back-off for supervisor: an event listener and a command line,
+standard library only.
 
 supervisor gives up for ever after ``startretries`` failed starts (FATAL), and restarts a process
-that crashes after its start window every second without limit. This agent adds what the restart
-policy asks for, in the manner of Kubernetes' CrashLoopBackOff:
+that crashes after its start window every second without limit. So the programs this agent
+manages are configured ``autorestart=false`` and ``startretries=0``: supervisor starts them once
+(``autostart``) and reports; the agent does every restart, in the manner of Kubernetes'
+CrashLoopBackOff, with one daemon start per round (supervisor 4.3 respawns an exit in the same
+pass that reports it, and retries a failed start a second later, before any listener could stop
+it):
 
-- FATAL: after a cool-down (``initial``, doubling each round up to ``maximum``, jittered by
+- A failed start (an exit inside ``start_window``; supervisor marks it FATAL at once): in the
+  first round the agent starts it again after 1, 2, 3... s, ``start_retries`` times, as
+  supervisor's own ``startretries`` would; then it backs off.
+- An exit after the start window: a crash (an exit code not in ``exit_codes``) is restarted at
+  once until ``start_retries`` crashes in a row before ``healthy_reset`` (one, after a probe),
+  then the agent backs off; an exit code in ``exit_codes`` is restarted at once when
+  ``restart_always`` (else left EXITED, as ``autorestart=unexpected`` would); a run that lasted
+  ``healthy_reset`` is restarted at once and resets the back-off.
+- Back-off: a cool-down (``initial``, doubling each round up to ``maximum``, jittered by
   ``jitter`` so that programs that failed together do not come back in the same second, never
-  above ``maximum``) the program is started again as a single *probe*. A probe that fails to
-  start is stopped at once and the next, longer cool-down begins. A dependency that comes back is
-  picked up within ``maximum`` plus the start window.
-- A crash loop past the start window (a process that reached RUNNING and exits again before
-  ``healthy_reset``, with an exit code not in ``exit_codes``): after ``start_retries`` such exits
-  in a row (one, after a probe) the agent stops supervisor's respawn and backs off the same way.
-- ``healthy_reset`` seconds of clean running reset the back-off; ``max_rearms`` rounds (if set)
-  leave the program stopped for a person to look at.
+  above ``maximum``), then a single *probe* start. A probe that fails starts the next, longer
+  cool-down. A dependency that comes back is picked up within ``maximum`` plus the start window.
+  ``max_rearms`` rounds (if set) leave the program stopped for a person to look at.
+
+The agent never stops a program. A start it did not ask for is a person's (or supervisord's
+autostart when supervisord itself starts) and ends a cool-down. While the agent is not running,
+nothing restarts these programs: supervisor restarts the agent itself.
 
 How it decides (a level-triggered reconciler, as Kubernetes controllers are): supervisor's own
 state (``getProcessInfo``: state, pid, start and stop stamps, exit status) and the agent's persisted
 intent are the only inputs; supervisor's events only say *when* to look, and which process. The
-agent knows its own starts and stops by what it issued (the run's start stamp and pid, recorded
-before the call), so a late or repeated event can never be mistaken for a person's action. Run
+agent knows its own starts by what it issued (the run's start stamp, recorded before the call),
+so a late or repeated event can never be mistaken for a person's action. Run
 time is supervisor's stop stamp minus its start stamp. ``Reconciler`` holds every decision and
 does no I/O; ``Listener`` talks to supervisor; ``StateFile``/``PersonFile`` keep the state.
 
 A person's intent is explicit, through the same file (the host's ``supervisorctl`` wrapper calls
 these; NAME is a program name or ``group:process``; ``all`` means every managed program)::
 
-    python3 backoff_agent.py --config CONFIG --state STATE hold NAME...     # agent leaves it alone
+    python3 backoff_agent.py --config CONFIG --state STATE hold NAME...     # agent leaves it
+        # alone: neither restarts nor backs it off; a person starts and stops it
     python3 backoff_agent.py --config CONFIG --state STATE release NAME...  # agent takes it back
     python3 backoff_agent.py --config CONFIG --state STATE stop NAME...     # a person's stop:
         # cancels a cool-down; the program stays stopped until a person starts it. Call it
@@ -40,11 +53,12 @@ program exits with status 2 and a message on stderr. The person's intent goes to
 ``SCAN_SECONDS`` and honours it across its own restarts. A ``supervisorctl start`` is seen
 directly (a run the agent did not start) and cancels a cool-down or a person's stop.
 
-Every decision is one JSON line on stderr (``"decision"``: ``backoff``, ``rearm``,
-``rearm-refused``, ``recovered``, ``reset``, ``crash-loop-stop``, ``manual-start``,
-``manual-stop``, ``hold``, ``release``, ``give-up``, ``state-write-failed``,
-``state-unreadable``, ``settings-reloaded``, ``forgotten``...). The state survives a restart of
-supervisord or of the agent, which then resumes a round mid-stop or mid-probe.
+Every decision is one JSON line on stderr (``"decision"``: ``restart``, ``retry``, ``exited``,
+``backoff``, ``rearm``, ``recovered``, ``reset``, ``manual-start``, ``manual-stop``, ``hold``,
+``release``, ``give-up``, ``state-write-failed``, ``state-unreadable``, ``settings-reloaded``,
+``forgotten``...; a refused start is a ``retry`` or ``backoff`` with reason ``start-refused`` or
+``rearm-refused``). The state survives a restart of supervisord or of the agent, which then
+resumes a round mid-probe or takes a lost decision again from what supervisor shows.
 
 Run by supervisor as ``[eventlistener:...]`` with ``events=PROCESS_STATE`` (``TICK_5`` optional)::
 
@@ -75,17 +89,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import IO, Any
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 SCAN_SECONDS = 5.0  # a full getAllProcessInfo this often; events wake the agent in between
 SAVE_SECONDS = 1.0  # state writes that no start or stop waits for are gathered this long
-RESPAWN_WINDOW = 3.0  # supervisor respawns within a main-loop tick or two of an exit (int stamps)
-STOP_RETRY_SECONDS = 15.0  # a stop that did not take is asked again after this long
 PROBE_LOST_SECONDS = 10.0  # a probe recorded but never seen (agent died before the call)
 TRANSPORT_RETRY_SECONDS = 1.0
-EXIT_VERDICT_SECONDS = 5.0  # how long an exit waits for its EXITED event before it counts
 WRITE_FAILURE_REPEAT = 60.0  # one state-write-failed line a minute while writes keep failing
 ACTIVE = frozenset({"STARTING", "RUNNING", "BACKOFF", "STOPPING"})
 AGENT = "restart-policy-backoff"
+DURABLE = frozenset({"backoff", "give-up", "reset", "manual-stop"})
 
 # supervisor.xmlrpc.Faults
 BAD_NAME, SHUTDOWN_STATE, ALREADY_STARTED, NOT_RUNNING = 10, 6, 60, 70
@@ -168,7 +180,7 @@ class Observation:
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # "start" | "stop" | "log"
+    kind: str  # "start" | "log"
     name: str
     decision: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -179,41 +191,37 @@ class Record:
     """What the agent knows and intends for one process; all of it persisted."""
 
     rounds: int = 0
-    quick_exits: int = 0
+    quick_exits: int = 0  # crashes past the start window in a row (before healthy_reset)
+    failed_starts: int = 0  # starts that died inside the start window, in a row
     phase: str = "watch"  # watch | cooling | probing | person-stopped | given-up
-    due: float | None = None
-    probe_at: float | None = None  # when the agent asked for its probe
-    probe_start: float | None = None  # the probe's start stamp, once known
+    due: float | None = None  # cooling: when the agent's next start is due
+    probe: bool = False  # that start is a back-off round's probe (not a plain restart)
+    probe_at: float | None = None  # when the agent asked for its start
+    probe_start: float | None = None  # the start stamp of the run it got, once known
     run_start: float | None = None  # start stamp of the last run seen
     run_pid: int = 0
     run_running: bool = False  # that run was seen RUNNING (past its start window)
     judged: float | None = None  # start stamp of the last run whose end was judged
-    down_since: float | None = None  # stop stamp after which supervisor may respawn by itself
-    stop_for: float | None = None  # start stamp of the run the agent asked to stop
-    stop_at: float | None = None
     held: bool = False
     person_stop: float = 0.0  # the last person's stop (PersonFile stamp) already applied
     retry_transport: bool = False
-    pending_pid: int = 0  # a run whose exit waits for supervisor's verdict on its code
-    pending_ran: float | None = None
-    pending_down: float | None = None
-    pending_at: float | None = None
 
 
 RECORD_FIELDS = {f.name: f.type for f in fields(Record)}
 RECORD_DEFAULTS = vars(Record())
+PHASES = ("watch", "cooling", "probing", "person-stopped", "given-up")
 
 
 def record_from_json(values: Any) -> Record:
     if not isinstance(values, dict):
         raise ValueError("a process record is not an object")
     record = Record(**{k: v for k, v in values.items() if k in RECORD_FIELDS})
-    if record.phase not in ("watch", "cooling", "probing", "person-stopped", "given-up"):
+    if record.phase not in PHASES:
         raise ValueError(f"unknown phase {record.phase!r}")
-    for name in ("rounds", "quick_exits", "run_pid"):
+    for name in ("rounds", "quick_exits", "failed_starts", "run_pid"):
         if not isinstance(getattr(record, name), int) or isinstance(getattr(record, name), bool):
             raise ValueError(f"{name} is not an integer")
-    for name in ("due", "probe_at", "probe_start", "run_start", "judged", "down_since"):
+    for name in ("due", "probe_at", "probe_start", "run_start", "judged"):
         value = getattr(record, name)
         if value is not None and not isinstance(value, (int, float)):
             raise ValueError(f"{name} is not a number")
@@ -225,17 +233,27 @@ def _from_version_1(values: Any) -> dict[str, Any]:
         raise ValueError("a process record is not an object")
     due = values.get("due")
     phase = "given-up" if values.get("given_up") else "cooling" if due is not None else "watch"
-    return {"rounds": values.get("rounds", 0), "due": due, "phase": phase}
+    return {"rounds": values.get("rounds", 0), "due": due, "phase": phase, "probe": True}
+
+
+def _from_version_2(values: Any) -> dict[str, Any]:
+    """Version 2 stopped supervisor's respawns; its records carry over, its stop marks do not."""
+    if not isinstance(values, dict):
+        raise ValueError("a process record is not an object")
+    rounds = values.get("rounds", 0)
+    return {**values, "probe": bool(rounds) and values.get("phase") in ("cooling", "probing")}
 
 
 class Reconciler:
-    """Every back-off decision, from observations and a clock; no I/O.
+    """Every restart and back-off decision, from observations and a clock; no I/O.
 
     Feed it ``observe`` (supervisor's view of one process), ``exit_fact`` (supervisor's verdict
-    on one run's exit code, from an EXITED event), ``started``/``start_refused``/``stop_refused``
-    (the outcome of what it asked), ``person`` (holds and stops) and ``tick`` (time passing).
-    Each returns the actions to carry out in order: log a decision, start, stop. The caller
-    persists ``to_json()`` before it carries out a start or a stop.
+    on one run's exit code, from an EXITED event), ``started``/``start_refused`` (the outcome of
+    a start it asked for), ``person`` (holds and stops) and ``tick`` (time passing). Each returns
+    the actions to carry out in order: log a decision, start. The caller persists ``to_json()``
+    before it carries out a start. The agent never stops a program: supervisor restarts nothing
+    by itself (``autorestart=false``, ``startretries=0``), so every start is the agent's or a
+    person's.
     """
 
     def __init__(
@@ -262,10 +280,8 @@ class Reconciler:
         return self.settings.get(name.split(":", 1)[0])
 
     def exit_fact(self, name: str, pid: int, expected: bool, now: float) -> list[Action]:
-        """supervisor's verdict on the exit of run ``pid`` (its EXITED event)."""
-        r = self.records.get(name)
-        if r is not None and r.pending_at is not None and r.pending_pid == pid:
-            return self._settle_exit(name, expected, now)
+        """supervisor's verdict on the exit of run ``pid`` (its EXITED event); used when the
+        process has already moved on by the time the agent looks."""
         if len(self.expected) > 4096:
             self.expected.clear()
         self.expected[name, pid] = expected
@@ -290,6 +306,8 @@ class Reconciler:
         if new_run:
             r.run_start, r.run_running = obs.start, False
             r.run_pid = obs.pid if obs.state in ACTIVE else 0
+            if not r.held and not self._ours(r, obs.start):
+                self._someone_started(obs.name, r, acts)
         if obs.state in ACTIVE and obs.pid:
             r.run_pid = obs.pid
         if obs.state == "RUNNING":
@@ -300,25 +318,16 @@ class Reconciler:
             and obs.state not in ("STARTING", "RUNNING", "STOPPING")
         ):
             self._judge_end(obs, r, s, False, now, acts)
-        self._current(obs, r, s, now, acts, new_run)
+        self._current(obs, r, s, now, acts)
         if vars(r) != before:
             self.dirty = True
         return acts
 
     def started(self, obs: Observation, now: float) -> list[Action]:
-        """The probe was spawned: ``obs`` is its run (read right after ``startProcess``)."""
+        """The agent's start was spawned: ``obs`` is its run (read right after ``startProcess``)."""
         r = self.records.get(obs.name)
-        if r is not None and r.phase == "probing":
+        if r is not None and r.phase == "probing" and obs.start > 0:
             r.probe_start = obs.start
-            self.dirty = True
-        return self.observe(obs, now)
-
-    def stopped(self, obs: Observation, now: float) -> list[Action]:
-        """The agent's stop was accepted: ``obs`` (read right after ``stopProcess``) shows the
-        run it hit, which may be a newer one than the agent aimed at: that run is the agent's."""
-        r = self.records.get(obs.name)
-        if r is not None and obs.state in ("STOPPING", "STOPPED"):
-            r.stop_for = obs.start
             self.dirty = True
         return self.observe(obs, now)
 
@@ -330,21 +339,16 @@ class Reconciler:
         acts: list[Action] = []
         self.dirty = True
         if code == ALREADY_STARTED:
-            r.phase, r.due, r.probe_at = "watch", None, None
+            r.phase, r.due, r.probe_at, r.probe = "watch", None, None, False
             acts.append(self._log(name, r, "manual-start", detail="already started by someone"))
         elif code in (SHUTDOWN_STATE, -1):  # supervisord stopping, or unreachable: try again
             r.phase, r.due = "cooling", now + TRANSPORT_RETRY_SECONDS
             r.retry_transport = True
-        else:  # a missing command, a spawn error...: a failed round, retried with the back-off
-            r.down_since = None
-            self._backoff(name, r, s, now, acts, "rearm-refused", detail=message)
+        else:  # a missing command, a spawn error...: a failed start, retried with the back-off
+            r.phase, r.probe_at = "watch", None
+            reason = "rearm-refused" if r.probe else "start-refused"
+            self._failed_start(name, r, s, now, acts, reason, detail=message)
         return acts
-
-    def stop_refused(self, name: str, code: int, message: str) -> list[Action]:
-        r = self.records.get(name)
-        if r is None or code == NOT_RUNNING:
-            return []  # it ended by itself meanwhile; the round goes on
-        return [self._log(name, r, "stop-refused", detail=message)]
 
     def person(self, held: set[str], stops: dict[str, float], now: float) -> list[Action]:
         """The person's file: names held now, and the stamp of each name's latest stop."""
@@ -371,8 +375,7 @@ class Reconciler:
                 r.person_stop = stamp
                 self.dirty = True
                 if r.phase in ("cooling", "probing", "given-up") or r.rounds:
-                    r.phase, r.due, r.probe_at = "person-stopped", None, None
-                    r.down_since = None  # supervisor never restarts a STOPPED program
+                    r.phase, r.due, r.probe_at, r.probe = "person-stopped", None, None, False
                     acts.append(
                         self._log(
                             name,
@@ -390,25 +393,22 @@ class Reconciler:
             if s is None or r.held:
                 continue
             obs = self.last.get(name)
-            if r.pending_at is not None and now - r.pending_at >= EXIT_VERDICT_SECONDS:
-                acts += self._settle_exit(name, False, now)  # no verdict came: a crash
             if r.phase == "cooling" and r.due is not None and r.due <= now:
                 if obs is not None and obs.state in ACTIVE:
-                    r.due = now + 1.0  # a stop still landing, or a start the next look judges
+                    r.due = now + 1.0  # a start the next look judges
                     self.dirty = True
                     continue
-                last_start = max(r.run_start or 0.0, r.stop_for or 0.0)
-                if now < last_start + 1:
-                    # supervisor's start stamps are whole seconds: a probe in the same second
+                if now < (r.run_start or 0.0) + 1:
+                    # supervisor's start stamps are whole seconds: a start in the same second
                     # as the last run could not be told from it
-                    r.due = last_start + 1
+                    r.due = (r.run_start or 0.0) + 1
                     self.dirty = True
                     continue
                 transport = r.retry_transport
                 r.phase, r.due, r.probe_at, r.probe_start = "probing", None, now, None
                 r.retry_transport = False
                 self.dirty = True
-                if not transport:
+                if r.probe and not transport:
                     acts.append(self._log(name, r, "rearm", detail="cool-down over; one probe"))
                 acts.append(Action("start", name))
             elif (
@@ -418,20 +418,9 @@ class Reconciler:
                 and now - r.probe_at > PROBE_LOST_SECONDS
                 and (obs is None or obs.state not in ACTIVE)
             ):
-                r.probe_at = now  # the agent stopped between recording its probe and asking
+                r.probe_at = now  # the agent stopped between recording its start and asking
                 self.dirty = True
                 acts.append(Action("start", name))
-            elif (
-                obs is not None
-                and obs.state in ACTIVE
-                and r.stop_for == obs.start
-                and r.stop_at is not None
-                and now - r.stop_at > STOP_RETRY_SECONDS
-                and obs.state != "STOPPING"
-            ):
-                r.stop_at = now
-                self.dirty = True
-                acts.append(Action("stop", name))
         return acts
 
     def reload(self, settings: dict[str, Settings]) -> list[Action]:
@@ -451,209 +440,182 @@ class Reconciler:
             s = self.group_settings(name)
             if s is None or r.held:
                 continue
-            if r.pending_at is not None:
-                times.append(r.pending_at + EXIT_VERDICT_SECONDS)
             if r.phase == "cooling" and r.due is not None:
                 times.append(r.due)
             elif r.phase == "probing" and r.probe_start is None and r.probe_at is not None:
                 times.append(r.probe_at + PROBE_LOST_SECONDS)
-            elif r.stop_at is not None and r.phase == "cooling":
-                times.append(r.stop_at + STOP_RETRY_SECONDS)
         return min(times) if times else None
 
     # --- decisions -----------------------------------------------------------------------
+
+    @staticmethod
+    def _ours(r: Record, start: float) -> bool:
+        """The run that began at ``start`` is the one the agent asked for."""
+        if r.phase != "probing":
+            return False
+        if r.probe_start is not None:
+            return r.probe_start == start
+        return r.probe_at is not None and start >= r.probe_at - 1  # stamps are whole seconds
+
+    def _someone_started(self, name: str, r: Record, acts: list[Action]) -> None:
+        """A run the agent did not ask for: a person's start (or supervisord's autostart when it
+        starts itself). It ends a cool-down, a person's stop or a give-up."""
+        if r.phase not in ("cooling", "person-stopped", "given-up", "probing"):
+            return
+        if r.phase == "given-up":
+            r.rounds = 0
+        detail = (
+            "started by a person" if r.phase != "cooling" else "started by someone; cool-down off"
+        )
+        r.phase, r.due, r.probe_at, r.probe_start, r.probe = "watch", None, None, None, False
+        acts.append(self._log(name, r, "manual-start", detail=detail))
 
     def _judge_end(
         self,
         obs: Observation,
         r: Record,
         s: Settings,
-        new_run: bool,
+        replaced: bool,
         now: float,
         acts: list[Action],
     ) -> None:
-        """The run ``r.run_start`` is over: say what its end means, once."""
+        """The run ``r.run_start`` is over: say what its end means, once. ``replaced``: a newer
+        run is already up, so ``obs`` describes that one."""
         run = r.run_start
         assert run is not None
         r.judged = run
-        if new_run:
+        if replaced:
             stop = obs.stop if run <= obs.stop <= obs.start else None
         else:
             stop = obs.stop if obs.stop >= run else None
         ran = None if stop is None else stop - run
-        if r.phase == "cooling":
-            r.down_since = stop if stop is not None else obs.now
-        if r.stop_for == run:
-            return  # the agent's own stop
         if r.held:
             return
         name = obs.name
-        if (
-            r.phase == "probing"
-            and r.probe_start is None
-            and r.probe_at is not None
-            and run >= r.probe_at - 1
-        ):
-            r.probe_start = run
-        is_probe = r.phase == "probing" and r.probe_start == run
-        if not new_run and obs.state == "STOPPED" and r.run_pid:
+        ours = self._ours(r, run)
+        if not replaced and obs.state == "STOPPED" and r.run_pid:
+            # the agent never stops a program: a person did
             if r.phase in ("cooling", "probing") or r.rounds:
-                r.phase, r.due, r.probe_at = "person-stopped", None, None
-                r.down_since = None  # supervisor never restarts a STOPPED program
+                r.phase, r.due, r.probe_at, r.probe = "person-stopped", None, None, False
                 acts.append(
                     self._log(name, r, "manual-stop", detail="a person stopped it; no restart")
                 )
             return
-        expected = self.expected.pop((name, r.run_pid), None)
-        if expected is None and not new_run and obs.state == "EXITED":
-            expected = obs.exitstatus in s.exit_codes
         reached = (
-            r.run_running or expected is not None or (ran is not None and ran >= s.start_window)
+            r.run_running
+            or (not replaced and obs.state == "EXITED")
+            or (ran is not None and ran >= s.start_window)
         )
+        was_probe = ours and r.probe
+        if ours:
+            r.phase, r.probe_at, r.probe_start, r.probe = "watch", None, None, False
+            if reached and was_probe:
+                r.quick_exits = 0
+                acts.append(self._log(name, r, "recovered", detail="the probe reached RUNNING"))
+        if replaced or r.phase != "watch":
+            return  # someone else's run is up (or a cool-down runs): that start decides
         if not reached:
-            if is_probe:
-                self._probe_failed(obs, r, s, now, acts, stop)
-            return  # supervisor's own start-up retries
-        if is_probe:
-            r.phase, r.probe_at, r.quick_exits = "watch", None, 0
-            acts.append(self._log(name, r, "recovered", detail="the probe reached RUNNING"))
+            reason = "probe-failed" if was_probe else "start-failed"
+            self._failed_start(name, r, s, now, acts, reason)
+            return
+        r.failed_starts = 0
+        expected = obs.exitstatus in s.exit_codes if obs.state == "EXITED" else None
+        if expected is None:
+            expected = self.expected.pop((name, r.run_pid), False)
+        extra = {} if ran is None else {"ran": round(ran, 3)}
         if expected:
-            return  # an exit code listed in exit_codes is no crash
+            if s.restart_always:
+                self._restart(name, r, now, acts, "exit-code", code=obs.exitstatus, **extra)
+            else:
+                acts.append(
+                    self._log(
+                        name, r, "exited", code=obs.exitstatus,
+                        detail="an exit code in exit_codes; restart='on-failure' leaves it",
+                    )
+                )  # fmt: skip
+            return
         if ran is not None and ran >= s.healthy_reset:
             self._reset(name, r, ran, acts)
+            self._restart(name, r, now, acts, "exit-after-healthy-run", **extra)
             return
-        if r.phase != "watch":
-            return
-        down = stop if stop is not None else obs.now
-        if expected is None:
-            # supervisor respawned it before the exit code reached the agent (spawn() clears
-            # it): wait for the EXITED event that carries supervisor's verdict, briefly
-            if r.pending_at is not None:
-                self._crash(name, r, s, now, acts, r.pending_ran, r.pending_down)
-            r.pending_pid, r.pending_ran, r.pending_down = r.run_pid, ran, down
-            r.pending_at = now
-            return
-        self._crash(name, r, s, now, acts, ran, down)
+        r.quick_exits += 1
+        limit = s.start_retries if r.rounds == 0 else 1
+        if r.quick_exits < limit:
+            self._restart(name, r, now, acts, "crash", crashes=r.quick_exits, **extra)
+        else:
+            self._backoff(name, r, s, now, acts, "crash-loop", **extra)
 
-    def _crash(
+    def _failed_start(
         self,
         name: str,
         r: Record,
         s: Settings,
         now: float,
         acts: list[Action],
-        ran: float | None,
-        down: float | None,
+        reason: str,
+        **extra: Any,
     ) -> None:
-        r.pending_at = None
-        if r.phase != "watch":
+        """A start that died inside the start window (or was refused). In the first round the
+        agent retries it after 1, 2, 3... s, ``start_retries`` times, as supervisor's own
+        ``startretries`` would; then, and after any failed probe, the back-off."""
+        if r.rounds == 0 and r.failed_starts < s.start_retries:
+            r.failed_starts += 1
+            r.phase, r.due, r.probe = "cooling", now + r.failed_starts, False
+            acts.append(
+                self._log(
+                    name, r, "retry", reason=reason, attempt=r.failed_starts,
+                    delay=r.failed_starts, **extra,
+                )
+            )  # fmt: skip
             return
-        r.quick_exits += 1
-        limit = s.start_retries if r.rounds == 0 else 1
-        if r.quick_exits < limit:
-            return
-        extra = {} if ran is None else {"ran": round(ran, 3)}
-        r.down_since = down
-        self._backoff(name, r, s, now, acts, "crash-loop", **extra)
+        self._backoff(name, r, s, now, acts, reason, **extra)
 
-    def _settle_exit(self, name: str, expected: bool, now: float) -> list[Action]:
-        r = self.records[name]
-        s = self.group_settings(name)
-        acts: list[Action] = []
-        if s is None or r.pending_at is None:
-            return acts
-        if expected:
-            r.pending_at = None
-        else:
-            self._crash(name, r, s, now, acts, r.pending_ran, r.pending_down)
-        self.dirty = True
-        return acts
-
-    def _probe_failed(
-        self,
-        obs: Observation,
-        r: Record,
-        s: Settings,
-        now: float,
-        acts: list[Action],
-        stop: float | None,
+    def _restart(
+        self, name: str, r: Record, now: float, acts: list[Action], reason: str, **extra: Any
     ) -> None:
-        r.down_since = stop if stop is not None else obs.now
-        self._backoff(obs.name, r, s, now, acts, "probe-failed")
+        """Start it again at once (what supervisor's autorestart did), as a due start: it
+        survives an agent restart like any other."""
+        r.phase, r.due, r.probe = "cooling", now, False
+        acts.append(self._log(name, r, "restart", reason=reason, **extra))
 
     def _current(
-        self,
-        obs: Observation,
-        r: Record,
-        s: Settings,
-        now: float,
-        acts: list[Action],
-        new_run: bool = False,
+        self, obs: Observation, r: Record, s: Settings, now: float, acts: list[Action]
     ) -> None:
-        """What the current state asks for, given the phase."""
+        """What the current state asks for, given the phase: level-triggered, so that a decision
+        lost (an agent restart, a hold released) is taken again from what supervisor shows."""
         name = obs.name
-        up = obs.state in ACTIVE
-        if (
-            r.phase in ("person-stopped", "given-up")
-            and (up or new_run)
-            and obs.start != r.stop_for
-        ):
-            if self._respawn(r, obs):
-                if up and obs.state != "STOPPING" and not r.held:
-                    self._stop_respawn(name, r, obs, now, acts)
-                return
-            if r.phase == "given-up":
-                r.rounds = 0
-            r.phase, r.due = "watch", None
-            acts.append(self._log(name, r, "manual-start", detail="started by a person"))
         if r.held:
             return
-        if r.phase == "cooling":
-            if up and obs.start != r.stop_for and obs.state != "STOPPING":
-                if self._respawn(r, obs):
-                    self._stop_respawn(name, r, obs, now, acts)
-                else:
-                    r.phase, r.due = "watch", None
-                    acts.append(
-                        self._log(
-                            name, r, "manual-start", detail="started by someone; cool-down off"
-                        )
-                    )
+        if r.phase == "cooling" and obs.state in ACTIVE and obs.start == r.run_start:
+            if obs.start != r.judged:
+                self._someone_started(name, r, acts)
         elif r.phase == "probing":
             if (
                 r.probe_start is None
-                and up
+                and obs.state in ACTIVE
                 and r.probe_at is not None
                 and obs.start >= r.probe_at - 1
             ):
                 r.probe_start = obs.start
             if obs.state == "RUNNING" and obs.start == r.probe_start:
-                r.phase, r.probe_at, r.quick_exits = "watch", None, 0
-                acts.append(self._log(name, r, "recovered", detail="the probe reached RUNNING"))
-        if r.phase == "watch":
-            if obs.state == "FATAL" and r.judged == r.run_start:
-                r.down_since = None  # supervisor never leaves FATAL by itself
-                self._backoff(name, r, s, now, acts, "fatal")
-            elif (
-                obs.state == "RUNNING"
-                and (r.rounds or r.quick_exits)
-                and obs.now - obs.start >= s.healthy_reset
-            ):
+                was_probe = r.probe
+                r.phase, r.probe_at, r.probe = "watch", None, False
+                r.failed_starts = 0
+                if was_probe:
+                    r.quick_exits = 0
+                    acts.append(self._log(name, r, "recovered", detail="the probe reached RUNNING"))
+        if r.phase != "watch" or r.run_start is None:
+            return
+        if obs.state == "RUNNING":
+            r.failed_starts = 0
+            if (r.rounds or r.quick_exits) and obs.now - obs.start >= s.healthy_reset:
                 self._reset(name, r, obs.now - obs.start, acts)
-        # a probe that failed and sits in BACKOFF: stop it before supervisor retries it
-        if (
-            r.phase == "cooling"
-            and obs.state == "BACKOFF"
-            and r.stop_for != obs.start
-            and r.judged == obs.start
-        ):
-            r.stop_for, r.stop_at = obs.start, now
-            acts.append(Action("stop", name))
-
-    @staticmethod
-    def _respawn(r: Record, obs: Observation) -> bool:
-        """supervisor's own restart right after an exit or a failed start, not a person's."""
-        return r.down_since is not None and obs.start - r.down_since <= RESPAWN_WINDOW
+        elif r.judged == r.run_start and obs.start == r.run_start:
+            # an end judged, yet nothing scheduled: a hold released, or a record of an older agent
+            if obs.state == "FATAL":
+                self._failed_start(name, r, s, now, acts, "fatal")
+            elif obs.state == "EXITED" and (s.restart_always or obs.exitstatus not in s.exit_codes):
+                self._restart(name, r, now, acts, "exited-unattended", code=obs.exitstatus)
 
     def _backoff(
         self,
@@ -665,10 +627,10 @@ class Reconciler:
         reason: str,
         **extra: Any,
     ) -> None:
-        r.quick_exits = 0
+        r.quick_exits = r.failed_starts = 0
         r.probe_at = r.probe_start = None
         if s.max_rearms is not None and r.rounds >= s.max_rearms:
-            r.phase, r.due = "given-up", None
+            r.phase, r.due, r.probe = "given-up", None, False
             acts.append(
                 self._log(
                     name,
@@ -682,39 +644,15 @@ class Reconciler:
         else:
             r.rounds += 1
             base, cooldown = s.cooldown(r.rounds, self.rng)
-            r.phase, r.due = "cooling", now + cooldown
+            r.phase, r.due, r.probe = "cooling", now + cooldown, True
             acts.append(
                 self._log(name, r, "backoff", reason=reason, cooldown=cooldown, base=base, **extra)
             )
-        obs = self.last.get(name)
-        # the run now up is supervisor's respawn (or its start-up retry): stop it at once
-        if (
-            obs is not None
-            and obs.state in ACTIVE
-            and obs.state != "STOPPING"
-            and (obs.start != r.judged or obs.state == "BACKOFF")
-        ):
-            self._stop_respawn(name, r, obs, now, acts)
-
-    def _stop_respawn(
-        self, name: str, r: Record, obs: Observation, now: float, acts: list[Action]
-    ) -> None:
-        r.stop_for, r.stop_at = obs.start, now
-        acts.append(
-            self._log(
-                name,
-                r,
-                "crash-loop-stop",
-                detail=f"stopping supervisor's {obs.state} run so the round costs no start",
-                pid=obs.pid,
-            )
-        )
-        acts.append(Action("stop", name))
 
     def _reset(self, name: str, r: Record, ran: float, acts: list[Action]) -> None:
         had = r.rounds or r.quick_exits
-        r.rounds = r.quick_exits = 0
-        r.phase, r.due = "watch", None
+        r.rounds = r.quick_exits = r.failed_starts = 0
+        r.phase, r.due, r.probe = "watch", None, False
         if had:
             acts.append(
                 self._log(name, r, "reset", ran=round(ran, 3), detail="ran cleanly; back-off reset")
@@ -728,8 +666,8 @@ class Reconciler:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
-            # only what differs from a fresh record: the file is written before every start
-            # and stop, and 150 programs make that a cost
+            # only what differs from a fresh record: the file is written before every start,
+            # and 150 programs make that a cost
             "processes": {
                 name: {k: v for k, v in vars(r).items() if v != RECORD_DEFAULTS[k]}
                 for name, r in sorted(self.records.items())
@@ -738,17 +676,19 @@ class Reconciler:
 
     @staticmethod
     def records_from_json(data: Any) -> dict[str, Record]:
-        """Records from a state document; ValueError for any shape but the right one. The
-        previous agent's (version 1) round counts and due times carry over."""
+        """Records from a state document; ValueError for any shape but the right one. Earlier
+        agents' (versions 1 and 2) round counts and due times carry over."""
         version = data.get("version") if isinstance(data, dict) else None
-        if version not in (1, STATE_VERSION):
-            raise ValueError("not a version-2 state document")
+        if version not in (1, 2, STATE_VERSION):
+            raise ValueError(f"not a version-{STATE_VERSION} state document")
         processes = data.get("processes")
         if not isinstance(processes, dict):
             raise ValueError("processes is not an object")
         try:
             if version == 1:
                 processes = {k: _from_version_1(v) for k, v in processes.items()}
+            elif version == 2:
+                processes = {k: _from_version_2(v) for k, v in processes.items()}
             return {str(k): record_from_json(v) for k, v in processes.items()}
         except TypeError as error:
             raise ValueError(str(error)) from error
@@ -760,7 +700,7 @@ class Reconciler:
             if r.phase == "cooling" and r.due is None and not r.held:
                 problems.append(f"{name}: cooling without a due time")
             if r.phase == "probing" and r.probe_at is None and r.probe_start is None:
-                problems.append(f"{name}: probing without a probe")
+                problems.append(f"{name}: probing without a start")
         return problems
 
 
@@ -950,7 +890,7 @@ class Listener:
             return None
 
     def _save(self, *, now: bool = True) -> None:
-        """Before a start or a stop, at once (a restart then knows the call was the agent's);
+        """Before a start, at once (a restart then knows the call was the agent's);
         otherwise at most once a second, which is what 150 programs' events cost in writes."""
         clock = self.clock()
         if self.core.dirty and (now or clock - self.last_save >= SAVE_SECONDS):
@@ -960,7 +900,9 @@ class Listener:
 
     def carry_out(self, actions: Iterable[Action]) -> None:
         pending = list(actions)
-        acting = any(action.kind != "log" for action in pending)
+        # a start, or a new round, is on disk before anyone can see it: an agent killed right
+        # after it then resumes that round instead of deciding it a second time
+        acting = any(action.kind != "log" or action.decision in DURABLE for action in pending)
         self._save(now=acting)
         while pending:
             action = pending.pop(0)
@@ -972,8 +914,6 @@ class Listener:
             self._save()
             if action.kind == "start":
                 pending += self._start(action.name)
-            elif action.kind == "stop":
-                pending += self._stop(action.name)
         self._save(now=False)
 
     def _start(self, name: str) -> list[Action]:
@@ -989,19 +929,6 @@ class Listener:
         except (OSError, xmlrpc.client.Error):
             return []
         return self.core.started(Observation.from_info(info), now)
-
-    def _stop(self, name: str) -> list[Action]:
-        try:
-            self.rpc.supervisor.stopProcess(name, False)
-        except xmlrpc.client.Fault as fault:
-            return self.core.stop_refused(name, fault.faultCode, fault.faultString)
-        except (OSError, xmlrpc.client.Error) as error:
-            return self.core.stop_refused(name, -1, repr(error))
-        try:
-            info = self.rpc.supervisor.getProcessInfo(name)
-        except (OSError, xmlrpc.client.Error):
-            return []
-        return self.core.stopped(Observation.from_info(info), self.clock())
 
     # --- wake-ups ------------------------------------------------------------------------
 
