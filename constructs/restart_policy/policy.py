@@ -47,7 +47,10 @@ class RestartPolicy(Frozen):
         ``startsecs``; ECS's container ``restartAttemptPeriod``. Default: 120 seconds, the
         policy document's ``startsecs=120``.
     :param start_retries: How many failed starts in a row are retried before the platform gives
-        up. supervisor's ``startretries``; the circuit breaker's failure count on ECS.
+        up. On supervisor without the back-off agent, supervisor's ``startretries`` (then FATAL
+        for good); under the agent (``backoff`` on), the section has ``startretries=0`` and the
+        agent retries a failed start, or a crash before ``healthy_reset``, this many times
+        before it backs off. The circuit breaker's failure count on ECS.
         Default: 5, the policy document's ``startretries=5``.
     :param stop_signal: The signal that asks the process to stop (``INT``, ``TERM``, ``HUP``,
         ``QUIT``, ``KILL``, ``USR1``, ``USR2``; a ``SIG`` prefix is accepted).
@@ -56,7 +59,9 @@ class RestartPolicy(Frozen):
         supervisor's ``stopwaitsecs``; the container's ``stopTimeout``.
         Default: 120 seconds, the policy document's ``stopwaitsecs=120``.
     :param restart: ``"always"`` restarts after any exit; ``"on-failure"`` only after an exit
-        code not in ``exit_codes``. Default: ``"always"``, the policy document's
+        code not in ``exit_codes``. On supervisor without the back-off agent, ``autorestart=true``
+        or ``unexpected``; under the agent, the section has ``autorestart=false`` and the agent
+        restarts by this mode. Default: ``"always"``, the policy document's
         ``autorestart=true``.
     :param exit_codes: Exit codes that count as an expected exit. Default: ``(0,)``,
         supervisor's default ``exitcodes``.
@@ -65,7 +70,9 @@ class RestartPolicy(Frozen):
     :param stop_as_group: Send the stop signal to the whole process group too.
         Default: false, as in the policy document (only the daemon gets the stop signal).
     :param backoff: ``True`` lets the library's back-off agent bound crash loops under
-        supervisor, and ``WorkerService`` turn on the crash hold on ECS (``RESTART_POLICY_HOLD``);
+        supervisor (it then does every restart: the program's section has ``autorestart=false``
+        and ``startretries=0``, so a program is not restarted while the agent is down), and
+        ``WorkerService`` turn on the crash hold on ECS (``RESTART_POLICY_HOLD``);
         ``None`` (or ``False``) gives plain supervisor behaviour, exactly as the policy document
         describes (FATAL for ever after ``start_retries``), and no hold. Default: true.
     :param backoff_initial: Cool-down before the first restart after supervisor gave up or a
