@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, Names
+from aws_cdk import Annotations, Duration, Names
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -15,30 +15,67 @@ from ._backoff_listener import LISTENER_NAME
 NAMESPACE = "RestartPolicy/Supervisor"
 
 
+#: CloudWatch Logs takes filter patterns of at most 1,024 characters.
+PATTERN_LIMIT = 1024
+#: The agent's decisions that need a person: a loop backed off or given up on, and the agent
+#: unable to do its job (its state unwritable, its settings unreadable, an event it failed on).
+ALARMING_DECISIONS = (
+    "backoff",
+    "give-up",
+    "state-write-failed",
+    "settings-unreadable",
+    "agent-error",
+)
+
+
+def fatal_pattern(unmanaged: Sequence[str]) -> tuple[str, bool]:
+    """The ``fatal`` filter: supervisor's give-up line for the agent and for ``unmanaged``
+    processes (programs outside the back-off), never for a program under the agent, which goes
+    FATAL at each failed start by design (``startretries=0``). (pattern, exact): a list too long
+    for one pattern falls back to every FATAL line."""
+    names = [LISTENER_NAME, *unmanaged]
+    phrases = [f'"gave up: {name} entered FATAL state"' for name in names]
+    pattern = phrases[0] if len(phrases) == 1 else " ".join(f"?{p}" for p in phrases)
+    if len(pattern) > PATTERN_LIMIT:
+        return '"entered FATAL state"', False
+    return pattern, True
+
+
 def supervisor_alarms(
-    scope: Construct, log_group: logs.LogGroup, actions: Sequence[cloudwatch.IAlarmAction]
+    scope: Construct,
+    log_group: logs.LogGroup,
+    actions: Sequence[cloudwatch.IAlarmAction],
+    unmanaged: Sequence[str] = (),
 ) -> dict[str, cloudwatch.Alarm]:
+    """``unmanaged``: supervisor's process names (``NAME-0``...) of programs without the agent."""
     # Metric names carry the construct's unique id: two host groups must not share a metric.
     base = Names.unique_id(scope)
+    fatal, exact = fatal_pattern(unmanaged)
+    if not exact:
+        Annotations.of(scope).add_warning_v2(
+            "restart-policy:fatal-alarm-broad",
+            f"{len(unmanaged)} programs outside the back-off agent are too many to name in one "
+            "log filter pattern: the fatal alarm counts every FATAL line, so each failed start of "
+            "a program under the agent fires it too. Fix: turn the back-off on for them "
+            "(RestartPolicy(backoff=True)), or put them in a SupervisorPrograms of their own.",
+        )
+    decisions = " || ".join(f'$.decision = "{d}"' for d in ALARMING_DECISIONS)
     patterns = {
         "fatal": (
             "FatalFilter",
-            logs.FilterPattern.literal('"entered FATAL state"'),
+            logs.FilterPattern.literal(fatal),
             f"{base}-Fatal",
-            "supervisor gave up on a process (FATAL). Without the back-off agent: it failed "
-            "start_retries + 1 starts in a row and stays down. A program under the agent goes "
-            f"FATAL at each failed start and the agent starts it again; {LISTENER_NAME} FATAL "
-            "means no program under it is restarted until a person starts the agent.",
+            f"supervisor gave up on the back-off agent ({LISTENER_NAME}): no program under it "
+            "is restarted until a person starts the agent; or on a program outside the agent, "
+            "which failed start_retries + 1 starts in a row and stays down. (Programs under the "
+            "agent go FATAL at each failed start by design and are not counted here.)",
         ),
         "backoff": (
             "BackoffFilter",
-            logs.FilterPattern.literal(
-                f'{{ $.agent = "{LISTENER_NAME}" && '
-                '($.decision = "backoff" || $.decision = "give-up") }'
-            ),
+            logs.FilterPattern.literal(f'{{ $.agent = "{LISTENER_NAME}" && ({decisions}) }}'),
             f"{base}-Backoff",
-            "The back-off agent stopped a crash loop or gave up on a program: read its JSON "
-            "decisions in the log group.",
+            "The back-off agent backed off a crash loop or gave up on a program, or cannot keep "
+            "its state or read its settings: read its JSON decisions in the log group.",
         ),
     }
     alarms: dict[str, cloudwatch.Alarm] = {}

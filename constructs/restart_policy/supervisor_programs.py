@@ -157,7 +157,13 @@ class SupervisorPrograms(Construct):
             actions = list(alarm_actions or [])
             if alarm_topic is not None:
                 actions.append(cloudwatch_actions.SnsAction(alarm_topic))
-            self._alarms = supervisor_alarms(self, self._log_group, actions)
+            unmanaged = [
+                f"{program.name}-{number}"
+                for program in checked
+                if not (program.restart_policy or policy).backoff
+                for number in range(program.numprocs)
+            ]
+            self._alarms = supervisor_alarms(self, self._log_group, actions, unmanaged)
         self._script = "\n".join(lines) + "\n"
         self._user_data = ec2.UserData.for_linux() if user_data is None else user_data
         self._user_data.add_commands(*lines)
