@@ -6,6 +6,7 @@ import json
 import shlex
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -600,7 +601,7 @@ def test_snapshot_masks_the_agents_key_so_a_new_agent_leaves_it_unchanged(
     from restart_policy import _backoff_listener
     from restart_policy.testing import normalize_template
 
-    def template() -> dict[str, Any]:
+    def template() -> Mapping[str, Any]:
         stack = Stack(App(), "Hosts")
         programs = SupervisorPrograms(stack, "Programs", programs=[RECON], monitoring=False)
         role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
