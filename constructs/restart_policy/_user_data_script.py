@@ -150,6 +150,7 @@ def apply_script(files: HostFiles, install: SupervisorInstall, *, monitoring: bo
         f"mv {PROGRAMS_DIR}.new {PROGRAMS_DIR}",
         f'install -m 0644 "$rp_stage/supervisord.service" {UNIT_PATH}',
         f'install -m 0755 "$rp_stage/supervisorctl" {CTL_WRAPPER}',
+        *_v1_takeover_lines(ctl),
         "systemctl daemon-reload",
         f"systemctl enable {UNIT_NAME}",
         f'if [ "$rp_restart" = 0 ] && systemctl is-active --quiet {UNIT_NAME}; then',
@@ -162,6 +163,35 @@ def apply_script(files: HostFiles, install: SupervisorInstall, *, monitoring: bo
         *(cloudwatch_lines(files.log_directories[0]) if monitoring else []),
     ]
     return "\n".join(lines) + "\n"
+
+
+# What 0.1.0 installed besides the files this release still uses (same config, socket, pidfile
+# and agent state): a unit and a wrapper under names that hosts' own supervisors use too, each
+# known by a line only the library wrote (the wrapper's for any supervisor bin folder).
+V1_UNIT = "supervisord.service"
+V1_UNIT_PATH = f"/etc/systemd/system/{V1_UNIT}"
+V1_UNIT_LINE = "Description=supervisord running the cdk-restart-policy programs"
+V1_CTL = "/usr/local/bin/supervisorctl"
+V1_CTL_LINE = f'exec /[^ ]*/supervisorctl --configuration {SUPERVISORD_CONF} "$@"'
+
+
+def _v1_takeover_lines(ctl: str) -> list[str]:
+    """A host set up by 0.1.0 moves to this release's unit and wrapper; a host's own
+    supervisord.service or supervisorctl is never touched, and a second run finds nothing."""
+    return [
+        # First, so that ctl is never 0.1.0's wrapper (which called itself from /usr/local/bin).
+        f"grep -qsx '{V1_CTL_LINE}' {V1_CTL} && rm {V1_CTL}",
+        f"if grep -qsxF '{V1_UNIT_LINE}' {V1_UNIT_PATH}; then",
+        # Its programs stop together, each by its own stop signal and timeout: the unit's stop
+        # alone (one after another, KillMode=process) could outlast TimeoutStopSec and leave
+        # them running beside ours. Then its supervisord stops as the unit stops it, and ours
+        # starts only after that. The agent's state file stays for this release's agent.
+        f"  {ctl} stop all > /dev/null 2>&1 || true",
+        f"  systemctl disable --now {V1_UNIT}",
+        f"  rm {V1_UNIT_PATH}",
+        "  rp_restart=1",
+        "fi",
+    ]
 
 
 def _secrets_lines(files: HostFiles) -> list[str]:
