@@ -132,7 +132,7 @@ BENCHES: dict[str, Callable[[], str]] = {
     "fleet": Command("-m", "bench.synth"),
     "host-outage": Command("-m", "bench.host_outage"),
     "backoff-cpu": Command("-m", "bench.backoff_cpu"),
-    "respawn": Command("-m", "bench.respawn_stop"),
+    "starts-per-round": Command("-m", "bench.starts_per_round"),
     "ecs-crashloop": Command("-m", "bench.ecs_crashloop"),
     "runtime-stress": Command(
         "-m",

@@ -4,7 +4,9 @@ Three set-ups run the same daemon, whose dependency (a "database") is a file:
   - supervisor's defaults (startsecs=1, startretries=3, autorestart=unexpected);
   - the policy document's settings alone (startsecs=120, startretries=5, autorestart=true),
     i.e. ``RestartPolicy(backoff=None)``;
-  - the policy with the library's back-off agent (``RestartPolicy()``).
+  - the policy with the library's back-off agent (``RestartPolicy()``), the program rendered
+    as under the agent on a host (``autorestart=false``, ``startretries=0``: the agent does
+    every restart).
 The daemon needs 30 s to notice that the database is down (a connect timeout), then exits 1.
 
 Scenarios: (a) the database is down for 30 minutes, then back; (b) it never comes back
@@ -13,8 +15,9 @@ permanent crash (which includes the policy's own 5 start retries and the back-of
 per hour after it, and recovery lag (database back -> daemon connected).
 
 Time scale: 1 real second = SCALE simulated seconds. Every duration of the policy and the daemon
-is scaled; supervisor's own retry delays (1 s, 2 s, 3 s ... after failed starts) and its 1 s
-main-loop tick are not, so they weigh SCALE times more in simulated time than on a real host.
+is scaled; supervisor's own retry delays (1 s, 2 s, 3 s ... after failed starts; under the
+agent, the agent's first-round retries, which copy them) and its 1 s main-loop tick are not, so
+they weigh SCALE times more in simulated time than on a real host.
 
 Run: ``python -m bench.crashloop`` (``make bench`` runs it with the other benchmarks).
 """
@@ -94,7 +97,8 @@ def configure(folder: Path, setup: Setup) -> Supervisord:
         )
         return Supervisord(folder, section)
     program = Program(name="daemon", command=command)
-    section = render_program(program, setup.policy, logs)
+    # under the agent exactly as on a host: autorestart=false, startretries=0
+    section = render_program(program, setup.policy, logs, backoff_agent=bool(setup.policy.backoff))
     if setup.policy.backoff:
         (folder / "backoff.json").write_text(settings_json([program], setup.policy))
         section += render_listener(
