@@ -420,6 +420,71 @@ def test_a_run_started_and_stopped_by_a_person_while_the_agent_was_down_stays_st
         assert host.state_of("daemon:daemon-0") == "STOPPED"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect 7: `rp-supervisorctl stop daemon; rp-supervisorctl start daemon` during a "
+    "round: the agent sees the start at once but reads the person's file later, applies the "
+    "stop after the start, and leaves the running program 'person-stopped': its next crash is "
+    "never restarted",
+)
+def test_a_persons_stop_then_start_leaves_the_program_under_the_agent(tmp_path: Path) -> None:
+    slow = policy(backoff_initial=Duration.seconds(4), healthy_reset=Duration.seconds(300))
+    with Host(tmp_path, restart_policy=slow) as host:
+        host.wait_decisions(1, "backoff", timeout=60)
+        (tmp_path / "db-up").touch()
+        host.ctl_stop("daemon")  # a person restarts it by hand, as a script would
+        host.rpc.supervisor.startProcess("daemon:daemon-0", True)
+        time.sleep(SCAN)
+        assert host.state_of("daemon:daemon-0") == "RUNNING"
+        (tmp_path / "db-up").unlink()  # later it crashes
+        host.supervisord.wait_state("daemon:daemon-0", "EXITED", timeout=60)
+        host.wait_decisions(1, "restart", timeout=30)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect 8: `release daemon:daemon-1` after `hold daemon` exits 0 and changes nothing "
+    "(the group's hold still covers the process)",
+)
+def test_releasing_one_process_of_a_held_group_releases_it_or_says_why_not(
+    tmp_path: Path,
+) -> None:
+    host = Host.__new__(Host)  # the command line only: no supervisord
+    host.config, host.state = tmp_path / "backoff.json", tmp_path / "state" / "backoff.json"
+    program = Program(name="daemon", command="/bin/true", numprocs=2)
+    host.config.write_text(settings_json([program], policy()))
+    host.state.parent.mkdir()
+    records = {"daemon:daemon-0": {}, "daemon:daemon-1": {}}
+    host.state.write_text(json.dumps({"version": 3, "processes": records}))
+    assert host.person("hold", "daemon").returncode == 0
+    done = host.person("release", "daemon:daemon-1")
+    assert host.status()["daemon:daemon-0"]["held"] is True
+    assert done.returncode != 0 or host.status()["daemon:daemon-1"]["held"] is False
+
+
+def test_a_persons_start_racing_the_agents_restart_after_each_crash(tmp_path: Path) -> None:
+    person_starts = 0
+    with Host(tmp_path, fail_after=2.5) as host:  # each run passes the start window, then dies
+        deadline = time.monotonic() + 120
+        while person_starts < 4 and time.monotonic() < deadline:
+            if host.state_of("daemon:daemon-0") in ("EXITED", "FATAL"):
+                try:  # a person's `supervisorctl start` right after the crash
+                    host.rpc.supervisor.startProcess("daemon:daemon-0", False)
+                    person_starts += 1
+                except Exception:  # ALREADY_STARTED: the agent was first
+                    pass
+            time.sleep(0.02)
+        (tmp_path / "db-up").touch()
+        host.wait_all("RUNNING", timeout=90)
+        time.sleep(3)
+        log = host.decisions()
+        count = host.starts()
+    assert person_starts >= 1
+    assert not of(log, "manual-stop")
+    # every daemon start is the autostart, a person's or one the agent decided: never two
+    assert count <= 1 + person_starts + agent_starts(log)
+
+
 # --- the host-wide outage --------------------------------------------------------------------
 
 
@@ -530,3 +595,28 @@ def test_a_clock_stepped_back_does_not_delay_the_probe_past_the_cap() -> None:
         started += [a for a in core.tick(t) if a.kind == "start"]
         t += 0.5
     assert started
+
+
+def test_forty_programs_losing_their_database_together_all_come_back(tmp_path: Path) -> None:
+    # The scenario: 40 programs lose the database; 30 die 0.2 s after each start, 10
+    # after the start window; it is back after 30 s.
+    names = tuple(f"p{i:02d}" for i in range(40))
+    for i, name in enumerate(names):
+        (tmp_path / f"fail_after.{name}-0").write_text("3" if i % 4 == 0 else "0.2")
+    long_reset = policy(backoff_max=Duration.seconds(8), healthy_reset=Duration.seconds(120))
+    with Host(tmp_path, restart_policy=long_reset, programs=names) as host:
+        time.sleep(30)
+        (tmp_path / "db-up").touch()
+        # maximum (8 s) + start window (2 s) + wide slack for a loaded machine
+        for name in names:
+            host.wait_all("RUNNING", timeout=150, group=name)
+        time.sleep(3)  # let the starts already asked for write their line
+        log = host.decisions()
+        counts = {name: host.starts(f"{name}-0") for name in names}
+        status = host.status()
+    assert not of(log, "manual-start") and not of(log, "manual-stop")
+    assert len({d["process"] for d in of(log, "backoff")}) == 40
+    phases = [line["phase"] for line in status.values() if "phase" in line]
+    assert phases == ["watch"] * 40  # nothing stranded, nothing scheduled
+    for name, count in counts.items():
+        assert count == 1 + agent_starts(log, f"{name}:{name}-0")  # one start per decision
