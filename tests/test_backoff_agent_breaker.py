@@ -454,7 +454,7 @@ def test_releasing_one_process_of_a_held_group_releases_it_or_says_why_not(
     program = Program(name="daemon", command="/bin/true", numprocs=2)
     host.config.write_text(settings_json([program], policy()))
     host.state.parent.mkdir()
-    records = {"daemon:daemon-0": {}, "daemon:daemon-1": {}}
+    records: dict[str, dict[str, Any]] = {"daemon:daemon-0": {}, "daemon:daemon-1": {}}
     host.state.write_text(json.dumps({"version": 3, "processes": records}))
     assert host.person("hold", "daemon").returncode == 0
     done = host.person("release", "daemon:daemon-1")
@@ -483,6 +483,38 @@ def test_a_persons_start_racing_the_agents_restart_after_each_crash(tmp_path: Pa
     assert not of(log, "manual-stop")
     # every daemon start is the autostart, a person's or one the agent decided: never two
     assert count <= 1 + person_starts + agent_starts(log)
+
+
+def test_a_hold_outlives_an_agent_restart(tmp_path: Path) -> None:
+    with Host(tmp_path) as host:
+        host.wait_decisions(1, "backoff", timeout=60)
+        assert host.person("hold", "daemon").returncode == 0
+        host.wait_decisions(1, "hold", timeout=30)
+        host.kill_agent()
+        time.sleep(3)  # a start already on its way may land
+        count = host.starts()
+        time.sleep(SCAN + 4)  # longer than the cap and a scan: the held program is left alone
+        assert host.starts() == count
+        assert host.person("release", "daemon").returncode == 0
+        (tmp_path / "db-up").touch()
+        host.supervisord.wait_state("daemon:daemon-0", "RUNNING", timeout=60)
+
+
+def test_a_crash_while_the_agent_is_down_is_restarted_once_it_is_back(tmp_path: Path) -> None:
+    (tmp_path / "db-up").touch()
+    with Host(tmp_path, fail_after=0.5) as host:
+        host.supervisord.wait_state("daemon:daemon-0", "RUNNING", timeout=60)
+        time.sleep(SCAN)  # the agent has seen it running
+        host.rpc.supervisor.stopProcess(LISTENER)
+        (tmp_path / "db-up").unlink()
+        host.supervisord.wait_state("daemon:daemon-0", "EXITED", timeout=60)
+        time.sleep(2)
+        assert host.state_of("daemon:daemon-0") == "EXITED"  # nothing restarts it meanwhile
+        (tmp_path / "db-up").touch()
+        host.rpc.supervisor.startProcess(LISTENER, True)
+        host.supervisord.wait_state("daemon:daemon-0", "RUNNING", timeout=60)
+        log = host.wait_decisions(1, "restart", timeout=30)
+    assert of(log, "restart")[0]["reason"] in ("crash", "exit-after-healthy-run")
 
 
 # --- the host-wide outage --------------------------------------------------------------------
