@@ -740,8 +740,11 @@ class StateFile:
             os.makedirs(folder, exist_ok=True)
             if os.path.isdir(self.path) and not os.path.islink(self.path):
                 raise IsADirectoryError(f"{self.path} is a directory")
+            # dumps, not dump: json.dump encodes in pure Python (the C encoder is for one-shot
+            # dumps only), which made this write most of the agent's CPU with 150 programs
+            text = json.dumps(document, sort_keys=True, separators=(",", ":"))
             with open(temporary, "w", encoding="utf-8") as file:
-                json.dump(document, file, sort_keys=True, separators=(",", ":"))
+                file.write(text)
             os.replace(temporary, self.path)
         except OSError as error:
             if self.failing_since is None or now - self.last_report >= WRITE_FAILURE_REPEAT:
