@@ -27,6 +27,7 @@ from restart_policy._backoff_listener import (
     render_listener,
     settings_json,
 )
+from tests.supervisor_harness import Supervisord
 
 PROFILER = Path(__file__).with_name("_profile_agent.py")
 
@@ -54,6 +55,16 @@ def agent_sections(folder: Path, program: Program, policy: RestartPolicy) -> str
         state_path=str(folder / "state.json"),
         log_policy=logs,
     )
+
+
+def host_supervisord(folder: Path, sections: str) -> Supervisord:
+    """The test harness's supervisord, at the log level a host's has (``info``, the default
+    that ``SupervisorPrograms`` keeps), not the harness's ``debug``: supervisord logs each
+    event and call at debug, which is part of what the CPU benchmarks measure."""
+    daemon = Supervisord(folder, sections)
+    text = daemon.conf.read_text(encoding="utf-8")
+    daemon.conf.write_text(text.replace("loglevel=debug\n", "loglevel=info\n"), encoding="utf-8")
+    return daemon
 
 
 def agent_log(folder: Path) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ reported over:
   the 300 s cap and the first round at the cap; every program is backing off all along);
 - the busiest 10 s and 60 s (the peak).
 Target: agent + supervisord at most 5 % of one core on average while they back off.
+supervisord logs at ``info``, as on a host (the test harness's ``debug`` logs every event and
+call: part of what is measured).
 
 ``BENCH_PROFILE=FOLDER`` also profiles the agent (cProfile, see ``bench/_agent_setup.py``).
 Run: ``python -m bench.backoff_cpu`` (heavy: under ``flock /tmp/heavy.lock``; ``--seconds``+15 s).
@@ -33,12 +35,12 @@ from bench._agent_setup import (
     agent_log,
     agent_sections,
     cpu_seconds,
+    host_supervisord,
     loadavg,
     revision,
     starts,
 )
 from restart_policy import Program, RestartPolicy
-from tests.supervisor_harness import Supervisord
 
 PROGRAMS = 150
 SECONDS = 625.0
@@ -103,7 +105,7 @@ def measure(programs: int, seconds: float) -> dict[str, object]:
     program = Program(name="daemon", command=f"{script} {folder}", numprocs=programs)
     load_before = loadavg()
     samples: list[tuple[float, float, float]] = []
-    with Supervisord(folder, agent_sections(folder, program, POLICY)) as supervisord:
+    with host_supervisord(folder, agent_sections(folder, program, POLICY)) as supervisord:
         assert supervisord.process is not None
         began = time.time()
         rpc = supervisord.rpc

@@ -41,13 +41,13 @@ from bench._agent_setup import (
     agent_log,
     agent_sections,
     cpu_seconds,
+    host_supervisord,
     loadavg,
     peak,
     revision,
     starts,
 )
 from restart_policy import Program, RestartPolicy
-from tests.supervisor_harness import Supervisord
 
 PROGRAMS = 150
 OUTAGE = 60.0
@@ -94,7 +94,7 @@ def one_run(folder: Path, programs: int, outage: float) -> Run:
     script.chmod(0o755)
     program = Program(name="daemon", command=f"{script} {folder}", numprocs=programs)
     load_before = loadavg()
-    with Supervisord(folder, agent_sections(folder, program, POLICY)) as supervisord:
+    with host_supervisord(folder, agent_sections(folder, program, POLICY)) as supervisord:
         assert supervisord.process is not None
         rpc = supervisord.rpc
         began = time.time()

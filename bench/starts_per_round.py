@@ -37,12 +37,12 @@ from bench._agent_setup import (
     START_LINE,
     agent_log,
     agent_sections,
+    host_supervisord,
     loadavg,
     revision,
     starts,
 )
 from restart_policy import Program, RestartPolicy
-from tests.supervisor_harness import Supervisord
 
 # start_window 2 s: supervisor's start and stop stamps are whole seconds, so a run of 0.2 s can
 # look 1 s long to the agent; 2 s keeps both kinds of daemon clearly on their side of the window.
@@ -176,7 +176,7 @@ def run(scenario: str, kind: str, programs: int, rounds: int, seconds: float) ->
     program = Program(name="d", command=f"{script} {folder} {kind}", numprocs=programs)
     load = loadavg()
     began = time.time()
-    with Supervisord(folder, agent_sections(folder, program, policy)):
+    with host_supervisord(folder, agent_sections(folder, program, policy)):
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             backoffs = sum(1 for d in agent_log(folder) if d.get("decision") == "backoff")
