@@ -258,12 +258,44 @@ def test_a_released_hold_of_an_exited_program_restarts_it() -> None:
 
 def test_a_persons_stop_during_the_cooldown_cancels_it() -> None:
     core = fatal_core()
-    assert decisions(core.person(set(), {NAME: 101.0}, 101)) == ["manual-stop"]
+    now = core.last[NAME].now + 1
+    assert decisions(core.person(set(), {NAME: now}, now)) == ["manual-stop"]
     assert core.records[NAME].due is None
     assert core.tick(10_000) == []
     # until a person starts it
     started = core.observe(obs("STARTING", 5000, pid=77, now=5000), 5000)
     assert decisions(started) == ["manual-start"]
+
+
+def test_a_persons_stop_before_the_last_start_is_over() -> None:
+    # the person's file outlives the agent's record of what it applied (state writes failing)
+    core = fatal_core()
+    stop = core.last[NAME].start - 5
+    assert decisions(core.person(set(), {NAME: stop}, stop + 30)) == []
+    assert core.records[NAME].phase == "cooling"
+
+
+def test_a_persons_stop_in_the_same_second_as_a_start_still_up_is_over() -> None:
+    core = Reconciler({"web": S}, rng=random.Random(1))
+    core.observe(obs("STARTING", 200, pid=5, now=200), 200)
+    assert decisions(core.person(set(), {NAME: 200.6}, 201)) == []
+
+
+def test_a_stop_seen_in_supervisor_is_a_persons_even_of_a_run_never_seen_up() -> None:
+    core = fatal_core()
+    due = core.records[NAME].due or 0
+    core.tick(due)  # the probe is asked for; it is stopped before the agent sees it run
+    stopped = obs("STOPPED", int(due), stop=int(due) + 1, now=int(due) + 1)
+    assert decisions(core.observe(stopped, due + 1)) == ["manual-stop"]
+    assert core.tick(due + 1000) == []
+
+
+def test_a_clock_stepped_back_delays_no_cooldown_past_its_maximum() -> None:
+    core = fatal_core()
+    now = core.last[NAME].now - 3600  # NTP steps the clock back an hour
+    span = int(S.maximum) + 2  # the longest cool-down, and a tick
+    started = [a for t in range(span) for a in core.tick(now + t) if a.kind == "start"]
+    assert started
 
 
 def test_a_hold_keeps_the_agent_away_until_release() -> None:

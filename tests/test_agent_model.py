@@ -199,8 +199,8 @@ class Driver:
     def restart(self) -> None:
         self.core = self.new_core()
         self.queue.clear()  # calls in flight die with the agent
-        self.core.person(self.held, self.stops, self.world.now)
-        self.scan()
+        self.scan()  # as the listener does: supervisor's state first, then the person's file
+        self.take(self.core.person(self.held, self.stops, self.world.now))
 
     def take(self, actions: list[Action]) -> None:
         self.save()  # persist before acting
@@ -281,7 +281,7 @@ def simulate(seed: int) -> None:
         wake = driver.core.next_wakeup()
         if wake is not None and wake <= world.now:
             driver.take(driver.core.tick(world.now))
-        if driver.restarts and not driver.write_failures and rng.random() < 0.004:
+        if driver.restarts and rng.random() < 0.004:
             driver.restart()
         if world.now < quiet_from and rng.random() < 0.01:
             person(driver, rng)

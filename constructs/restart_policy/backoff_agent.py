@@ -374,6 +374,8 @@ class Reconciler:
             if stamp > r.person_stop:
                 r.person_stop = stamp
                 self.dirty = True
+                if self._started_since(name, stamp):
+                    continue  # stopped, then started again: that stop is over
                 if r.phase in ("cooling", "probing", "given-up") or r.rounds:
                     r.phase, r.due, r.probe_at, r.probe = "person-stopped", None, None, False
                     acts.append(
@@ -393,15 +395,24 @@ class Reconciler:
             if s is None or r.held:
                 continue
             obs = self.last.get(name)
+            longest = max(s.maximum, s.start_retries) + 1.0
+            if r.phase == "cooling" and r.due is not None and r.due > now + longest:
+                # the clock was stepped back (NTP at boot): a cool-down never lasts longer
+                r.due = now + longest
+                self.dirty = True
+            if r.probe_at is not None and r.probe_at > now + 1:
+                r.probe_at = now
+                self.dirty = True
             if r.phase == "cooling" and r.due is not None and r.due <= now:
                 if obs is not None and obs.state in ACTIVE:
                     r.due = now + 1.0  # a start the next look judges
                     self.dirty = True
                     continue
-                if now < (r.run_start or 0.0) + 1:
+                last_start = r.run_start or 0.0
+                if last_start - 1 <= now < last_start + 1:
                     # supervisor's start stamps are whole seconds: a start in the same second
                     # as the last run could not be told from it
-                    r.due = (r.run_start or 0.0) + 1
+                    r.due = last_start + 1
                     self.dirty = True
                     continue
                 transport = r.retry_transport
@@ -448,6 +459,16 @@ class Reconciler:
 
     # --- decisions -----------------------------------------------------------------------
 
+    def _started_since(self, name: str, stamp: float) -> bool:
+        """A run began after the person's stop at ``stamp`` (the person's file is read after
+        supervisor's state, and outlives the agent's own record of what it applied)."""
+        obs = self.last.get(name)
+        if obs is None:
+            return False
+        # start stamps are whole seconds: in the stop's own second, only a run still up is sure
+        # to have begun after it (during a cool-down nothing runs unless someone started it)
+        return obs.start > int(stamp) or (obs.start == int(stamp) and obs.state in ACTIVE)
+
     @staticmethod
     def _ours(r: Record, start: float) -> bool:
         """The run that began at ``start`` is the one the agent asked for."""
@@ -493,8 +514,8 @@ class Reconciler:
             return
         name = obs.name
         ours = self._ours(r, run)
-        if not replaced and obs.state == "STOPPED" and r.run_pid:
-            # the agent never stops a program: a person did
+        if not replaced and obs.state == "STOPPED":
+            # the agent never stops a program: a person did (seen running or not)
             if r.phase in ("cooling", "probing") or r.rounds:
                 r.phase, r.due, r.probe_at, r.probe = "person-stopped", None, None, False
                 acts.append(
@@ -1042,10 +1063,22 @@ class Listener:
 # --- command line ----------------------------------------------------------------------------
 
 
-def _resolve(names: list[str], settings: dict[str, Settings]) -> list[str]:
-    if names == ["all"]:
+def _resolve(
+    names: list[str], settings: dict[str, Settings], *, skip_unmanaged: bool = False
+) -> list[str]:
+    """Managed names; ``group:*`` (supervisorctl's group syntax) is the group. With
+    ``skip_unmanaged`` (a stop the wrapper passes on from supervisorctl, which may name programs
+    outside the agent) those are left out with a note instead of refusing the lot."""
+    names = [name.removesuffix(":*") for name in names]
+    if "all" in names:
         return sorted(settings)
     unknown = [n for n in names if n.split(":", 1)[0] not in settings]
+    if unknown and skip_unmanaged:
+        sys.stderr.write(
+            "backoff_agent: not under the back-off agent, left to supervisor: "
+            f"{', '.join(unknown)}\n"
+        )
+        return [n for n in names if n not in unknown]
     if unknown:
         known = ", ".join(sorted(settings)) or "none"
         raise SystemExit(
@@ -1079,13 +1112,26 @@ def person_command(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(line, sort_keys=True) + "\n")
         return 0
     try:
-        names = _resolve(args.names, settings)
+        names = _resolve(args.names, settings, skip_unmanaged=args.command == "stop")
     except SystemExit as error:
         sys.stderr.write(f"{error}\n")
         return 2
     if not names:
+        if args.command == "stop" and args.names:
+            return 0  # only programs outside the agent: supervisorctl's stop was all of it
         sys.stderr.write("backoff_agent: no program named\n")
         return 2
+    if args.command == "release":
+        held = person.read()[0]
+        through_group = [n for n in names if ":" in n and n.split(":", 1)[0] in held]
+        if through_group:
+            groups = sorted({n.split(":", 1)[0] for n in through_group})
+            sys.stderr.write(
+                f"backoff_agent: {', '.join(through_group)} held through its group "
+                f"({', '.join(groups)}): release the group, then hold the processes to keep "
+                "held one by one\n"
+            )
+            return 2
     stamp = time.time()
 
     def change(held: set[str], stops: dict[str, float]) -> None:
@@ -1099,7 +1145,14 @@ def person_command(args: argparse.Namespace) -> int:
             else:
                 stops[name] = stamp
 
-    person.update(change)
+    try:
+        person.update(change)
+    except OSError as error:
+        sys.stderr.write(
+            f"backoff_agent: cannot record the {args.command} in {person.path}: {error}; the "
+            "agent did not get it (a read-only or full /var/lib?)\n"
+        )
+        return 2
     return 0
 
 
