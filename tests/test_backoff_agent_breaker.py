@@ -675,3 +675,26 @@ def test_forty_programs_losing_their_database_together_all_come_back(tmp_path: P
     assert phases == ["watch"] * 40  # nothing stranded, nothing scheduled
     for name, count in counts.items():
         assert count == 1 + agent_starts(log, f"{name}:{name}-0")  # one start per decision
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect 11: a person's stop read after the agent's own probe began is taken as "
+    "'stopped, then started again' (_started_since counts the agent's start): the stop is lost "
+    "and the back-off goes on",
+)
+def test_a_persons_stop_read_after_the_agents_own_probe_still_stops_it() -> None:
+    core = Reconciler({"web": CORE}, rng=random.Random(5))
+    failed = Observation("web:web-0", "FATAL", start=1_000_000, stop=1_000_000, now=1_000_000)
+    assert [a.decision for a in core.observe(failed, 1_000_000.5)] == ["backoff"]
+    due = core.records["web:web-0"].due
+    assert due is not None
+    stop_stamp = due - 0.7  # `rp-supervisorctl stop web` during the cool-down ...
+    # ... but the agent, busy with other programs' events, fires the probe before it reads the
+    # person's file (it reads it with its scans, every 5 s)
+    assert [a.kind for a in core.tick(due)] == ["log", "start"]
+    probe = Observation("web:web-0", "STARTING", pid=42, start=int(due), now=int(due))
+    core.started(probe, due)
+    actions = core.person(set(), {"web": stop_stamp}, due + 2)
+    assert [a.decision for a in actions] == ["manual-stop"]
+    assert core.records["web:web-0"].phase == "person-stopped"
