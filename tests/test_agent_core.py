@@ -11,6 +11,7 @@ import pytest
 
 from restart_policy.backoff_agent import (
     ALREADY_STARTED,
+    BAD_NAME,
     Action,
     Observation,
     PersonFile,
@@ -296,6 +297,35 @@ def test_a_clock_stepped_back_delays_no_cooldown_past_its_maximum() -> None:
     span = int(S.maximum) + 2  # the longest cool-down, and a tick
     started = [a for t in range(span) for a in core.tick(now + t) if a.kind == "start"]
     assert started
+
+
+def test_a_process_supervisor_no_longer_has_is_forgotten_when_its_start_is_refused() -> None:
+    core = fatal_core()
+    due = core.records[NAME].due or 0
+    core.tick(due)
+    assert decisions(core.start_refused(NAME, BAD_NAME, "BAD_NAME: web:web-0", due)) == [
+        "forgotten"
+    ]
+    assert NAME not in core.records and core.next_wakeup() is None
+
+
+def test_a_process_missing_from_a_full_look_is_forgotten() -> None:
+    core = fatal_core()
+    other = "web:web-1"
+    core.observe(Observation(other, "RUNNING", pid=9, start=50, now=100), 100)
+    assert decisions(core.present({other})) == ["forgotten"]
+    assert set(core.records) == {other}
+
+
+def test_no_probe_while_a_person_stops_the_group() -> None:
+    # supervisorctl update stops a changed group, then removes it: a probe in between makes the
+    # removal fail (STILL_RUNNING)
+    core = fatal_core()
+    due = core.records[NAME].due or 0
+    core.observe(Observation("web:web-1", "STOPPING", pid=9, start=50, now=int(due)), due)
+    assert core.tick(due) == []
+    core.observe(Observation("web:web-1", "STOPPED", start=50, stop=int(due), now=int(due)), due)
+    assert decisions(core.tick(due + 1)) == ["rearm", "start"]
 
 
 def test_a_hold_keeps_the_agent_away_until_release() -> None:

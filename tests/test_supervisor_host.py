@@ -4,6 +4,8 @@ without a supervisord restart, the unit's stop and open-files limits, file permi
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -119,10 +121,37 @@ def test_program_changes_go_through_supervisorctl_update_then_sighup_to_the_agen
         "/opt/restart-policy/supervisor/bin/supervisorctl "
         "--configuration /etc/restart-policy/supervisord.conf"
     )
-    update = script.index(f"  {ctl} update\n")
+    update = script.index(f"  until {ctl} update; do\n")
     hup = script.index(f"    {ctl} signal HUP restart-policy-backoff")
     assert update < hup
     assert f'  if [ "$rp_agent" = 1 ]; then\n    {ctl} restart restart-policy-backoff\n' in script
+
+
+@pytest.mark.parametrize(("failures", "status", "calls"), [(0, 0, 1), (2, 0, 3), (5, 1, 3)])
+def test_an_update_that_fails_is_tried_three_times(
+    tmp_path: Path, failures: int, status: int, calls: int
+) -> None:
+    # supervisorctl update fails (STILL_RUNNING) when the agent starts a program of a changed
+    # group between update's stop and its removal; the apply script must not give up at once
+    script = apply_sh(synth(programs=[RECON])[0])
+    ctl = (
+        "/opt/restart-policy/supervisor/bin/supervisorctl "
+        "--configuration /etc/restart-policy/supervisord.conf"
+    )
+    lines = script.splitlines()
+    first = lines.index("  rp_try=1")
+    loop = lines[first : lines.index("  done", first) + 1]
+    fake = tmp_path / "supervisorctl"
+    fake.write_text(
+        f'#!/bin/sh\necho x >> {tmp_path}/calls\n[ "$(wc -l < {tmp_path}/calls)" -gt {failures} ]\n'
+    )
+    fake.chmod(0o755)
+    body = "\n".join(loop).replace(ctl, str(fake)).replace("sleep 2", "sleep 0")
+    done = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail\n{body}\n"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == status, done.stderr
+    assert len((tmp_path / "calls").read_text().splitlines()) == calls
 
 
 def test_a_running_supervisord_gets_a_bigger_open_files_limit_in_place() -> None:

@@ -155,7 +155,14 @@ def apply_script(files: HostFiles, install: SupervisorInstall, *, monitoring: bo
         f"systemctl enable {UNIT_NAME}",
         f'if [ "$rp_restart" = 0 ] && systemctl is-active --quiet {UNIT_NAME}; then',
         *_raise_fd_limit_lines(files.min_fds),
-        f"  {ctl} update",
+        # The agent may start a program between update's stop of its group and the removal
+        # (supervisor: STILL_RUNNING); the next try stops and removes it again.
+        "  rp_try=1",
+        f"  until {ctl} update; do",
+        '    [ "$rp_try" -lt 3 ] || exit 1',
+        "    rp_try=$((rp_try + 1))",
+        "    sleep 2",
+        "  done",
         *_agent_reload_lines(files, ctl),
         "else",
         f"  systemctl restart {UNIT_NAME}",

@@ -338,6 +338,8 @@ class Reconciler:
             return []
         acts: list[Action] = []
         self.dirty = True
+        if code == BAD_NAME:  # removed from supervisor (an update) since the agent looked
+            return self._forget(name, "supervisor no longer has it")
         if code == ALREADY_STARTED:
             r.phase, r.due, r.probe_at, r.probe = "watch", None, None, False
             acts.append(self._log(name, r, "manual-start", detail="already started by someone"))
@@ -404,8 +406,10 @@ class Reconciler:
                 r.probe_at = now
                 self.dirty = True
             if r.phase == "cooling" and r.due is not None and r.due <= now:
-                if obs is not None and obs.state in ACTIVE:
-                    r.due = now + 1.0  # a start the next look judges
+                if (obs is not None and obs.state in ACTIVE) or self._group_stopping(name):
+                    # a start the next look judges; or a person (supervisorctl update, a stop
+                    # of the group) is stopping the group, and a start would undo it
+                    r.due = now + 1.0
                     self.dirty = True
                     continue
                 last_start = r.run_start or 0.0
@@ -434,6 +438,21 @@ class Reconciler:
                 acts.append(Action("start", name))
         return acts
 
+    def present(self, names: set[str]) -> list[Action]:
+        """Every process supervisor has now (a full ``getAllProcessInfo``): records of managed
+        processes it no longer has (an update removed them) are forgotten."""
+        acts: list[Action] = []
+        for name in sorted(self.records):
+            if name not in names and self.group_settings(name) is not None:
+                acts += self._forget(name, "supervisor no longer has it")
+        return acts
+
+    def _forget(self, name: str, detail: str) -> list[Action]:
+        record = self.records.pop(name, None)
+        self.last.pop(name, None)
+        self.dirty = True
+        return [] if record is None else [self._log(name, record, "forgotten", detail=detail)]
+
     def reload(self, settings: dict[str, Settings]) -> list[Action]:
         acts: list[Action] = []
         self.settings = settings
@@ -458,6 +477,12 @@ class Reconciler:
         return min(times) if times else None
 
     # --- decisions -----------------------------------------------------------------------
+
+    def _group_stopping(self, name: str) -> bool:
+        group = name.split(":", 1)[0] + ":"
+        return any(
+            other.startswith(group) and obs.state == "STOPPING" for other, obs in self.last.items()
+        )
 
     def _started_since(self, name: str, stamp: float) -> bool:
         """A run began after the person's stop at ``stamp`` (the person's file is read after
@@ -980,11 +1005,13 @@ class Listener:
         try:
             infos = self.rpc.supervisor.getAllProcessInfo()
         except (OSError, xmlrpc.client.Error):
-            infos = []
+            infos = None
         now = self.clock()
         actions: list[Action] = []
-        for info in infos:
+        for info in infos or []:
             actions += self.core.observe(Observation.from_info(info), now)
+        if infos is not None:
+            actions += self.core.present({f"{i['group']}:{i['name']}" for i in infos})
         self.carry_out(actions)
         self.check_person()
 
