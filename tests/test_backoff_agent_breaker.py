@@ -506,11 +506,6 @@ def test_a_crash_while_the_agent_is_down_is_restarted_once_it_is_back(tmp_path: 
     assert of(log, "restart")[0]["reason"] in ("crash", "exit-after-healthy-run")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 9: a process removed by `supervisorctl update` (numprocs 3 -> 2) mid-round is "
-    "never forgotten: the agent probes it for ever (BAD_NAME), logging backoff/rearm each round",
-)
 def test_a_process_removed_by_update_mid_round_is_forgotten(tmp_path: Path) -> None:
     with Host(tmp_path, numprocs=3) as host:
         host.wait_decisions(2, "backoff", process="daemon:daemon-2", timeout=90)
@@ -524,12 +519,6 @@ def test_a_process_removed_by_update_mid_round_is_forgotten(tmp_path: Path) -> N
     assert len(of(gone, "rearm")) <= 1  # one already under way, then nothing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 10: `supervisorctl update` of a group with one process in a cool-down: the "
-    "agent's probe lands while update waits for the others to stop, and the removal fails "
-    "(STILL_RUNNING): the changed program is not updated",
-)
 def test_supervisorctl_update_of_a_group_mid_round_is_not_undone_by_a_probe(
     tmp_path: Path,
 ) -> None:
