@@ -557,6 +557,24 @@ def test_a_process_group_recovers_through_agent_kills_mid_round(tmp_path: Path) 
         assert host.starts(f"daemon-{i}") <= 1 + agent_starts(log, f"daemon:daemon-{i}")
 
 
+def test_an_agent_killed_right_after_its_probe_resumes_the_round(tmp_path: Path) -> None:
+    slow_probe = policy(start_window=Duration.seconds(3))
+    with Host(tmp_path, restart_policy=slow_probe, fail_after=1.5) as host:
+        for _ in range(2):
+            log = host.wait_decisions(2, "rearm", timeout=90)
+            count = len(of(log, "rearm"))
+            log = host.wait_decisions(count + 1, "rearm", timeout=60)
+            host.kill_agent()  # the probe is up (it dies 1.5 s after its start): mid-probe
+        log = host.wait_decisions(len(of(host.decisions(), "backoff")) + 2, "backoff", timeout=90)
+        time.sleep(3)
+        count = host.starts()
+        log = host.decisions()
+    rounds = [d["round"] for d in of(log, "backoff")]
+    assert rounds == list(range(1, len(rounds) + 1))  # each round decided once, none lost
+    assert not of(log, "manual-start") and not of(log, "manual-stop")
+    assert count <= 1 + agent_starts(log)
+
+
 def test_a_supervisord_restart_mid_round_leaves_no_program_stranded(tmp_path: Path) -> None:
     with Host(tmp_path, numprocs=3) as host:
         host.wait_decisions(4, "backoff", timeout=90)
