@@ -68,7 +68,9 @@ def test_a_failed_start_is_retried_after_one_two_three_seconds_then_backed_off()
         delays.append(round(due - failed_at, 3))
         failed_at = due + 0.5
         actions = start_and_fail(core, due, 100 + attempt)
-    assert delays == [1, 2, 3, 4, 5]  # supervisor's own startretries delays
+    # supervisor's own startretries delays, jittered by 20 %
+    for attempt, delay in enumerate(delays, start=1):
+        assert 0.8 * attempt - 1e-9 <= delay <= 1.2 * attempt + 1e-9
     assert decisions(actions) == ["backoff"]
     assert actions[0].extra["reason"] == "start-failed"
 
@@ -271,9 +273,11 @@ def test_a_persons_stop_during_the_cooldown_cancels_it() -> None:
 def test_a_persons_stop_before_the_last_start_is_over() -> None:
     # the person's file outlives the agent's record of what it applied (state writes failing)
     core = fatal_core()
+    again = Reconciler({"web": S}, rng=random.Random(2))  # the agent restarted, its state lost
+    again.observe(core.last[NAME], core.last[NAME].now)
     stop = core.last[NAME].start - 5
-    assert decisions(core.person(set(), {NAME: stop}, stop + 30)) == []
-    assert core.records[NAME].phase == "cooling"
+    assert decisions(again.person(set(), {NAME: stop}, stop + 30)) == []
+    assert again.records[NAME].phase == "cooling"
 
 
 def test_a_persons_stop_in_the_same_second_as_a_start_still_up_is_over() -> None:
@@ -326,6 +330,24 @@ def test_no_probe_while_a_person_stops_the_group() -> None:
     assert core.tick(due) == []
     core.observe(Observation("web:web-1", "STOPPED", start=50, stop=int(due), now=int(due)), due)
     assert decisions(core.tick(due + 1)) == ["rearm", "start"]
+
+
+def test_programs_whose_start_failed_together_retry_in_different_moments() -> None:
+    core = Reconciler({"web": S}, rng=random.Random(7))
+    for i in range(40):
+        core.observe(Observation(f"web:web-{i}", "FATAL", start=95, stop=95, now=100), 100)
+    dues = sorted(r.due for r in core.records.values() if r.due is not None)
+    assert len(dues) == 40 and dues[-1] - dues[0] >= 0.2
+
+
+def test_a_persons_stop_read_after_the_agents_own_probe_stops_that_probe() -> None:
+    core = fatal_core()
+    due = core.records[NAME].due or 0
+    assert decisions(core.tick(due)) == ["rearm", "start"]
+    core.started(obs("STARTING", int(due), pid=42, now=due), due)
+    actions = core.person(set(), {NAME: due - 0.5}, due + 2)  # the stop came just before it
+    assert decisions(actions) == ["manual-stop", "stop"]
+    assert core.records[NAME].phase == "person-stopped"
 
 
 def test_a_hold_keeps_the_agent_away_until_release() -> None:

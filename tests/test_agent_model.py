@@ -204,15 +204,18 @@ class Driver:
 
     def take(self, actions: list[Action]) -> None:
         self.save()  # persist before acting
+        logged: dict[str, str] = {}
         for action in actions:
             if action.kind == "log":
+                logged[action.name] = action.decision
                 # a decision that calls for one start (or lets a person act) opens a new epoch
                 if action.decision in (
                     "backoff", "restart", "retry", "reset", "manual-start", "hold", "release",
                 ):  # fmt: skip
                     self.epoch[action.name] = self.epoch.get(action.name, 0) + 1
                 continue
-            assert action.kind == "start", action  # the agent never stops a program
+            if action.kind == "stop":  # only its own start, right after a person's stop
+                assert logged.get(action.name) == "manual-stop", (action, logged)
             # the call lands a moment later, when the process may have moved on
             lag = self.world.rng.choice([0.0, 0.0, 0.1, 0.4])
             self.queue.append((self.world.now + lag, self.epoch.get(action.name, 0), action))
@@ -222,6 +225,9 @@ class Driver:
         ready = [q for q in self.queue if q[0] <= now]
         self.queue = [q for q in self.queue if q[0] > now]
         for _, epoch, action in ready:
+            if action.kind == "stop":
+                self.world.stop_process(action.name, "agent")
+                continue
             spawned = len(self.world.spawns)
             code = self.world.start_process(action.name, "agent")
             if len(self.world.spawns) > spawned:

@@ -216,8 +216,9 @@ def _ctl_wrapper(install: SupervisorInstall, *, with_agent: bool) -> str:
     if not with_agent:
         return header + f'exec {ctl} "$@"\n'
     agent = f"{install.python} {AGENT_PATH} --config {AGENT_CONFIG} --state {AGENT_STATE}"
-    # hold NAME, release NAME and backoff-status go to the back-off agent; stop NAME also
-    # tells it, so that a cool-down does not start the program again.
+    # hold NAME, release NAME and backoff-status go to the back-off agent; stop NAME tells it
+    # first, so that a cool-down does not start the program again (a probe that gets in before
+    # the agent reads the stop is stopped by supervisorctl here, or by the agent).
     return header + (
         'case "${1:-}" in\n'
         "hold | release)\n"
@@ -227,10 +228,8 @@ def _ctl_wrapper(install: SupervisorInstall, *, with_agent: bool) -> str:
         f"  exec {agent} status\n"
         "  ;;\n"
         "stop)\n"
-        "  rp_status=0\n"
-        f'  {ctl} "$@" || rp_status=$?\n'
         f'  {agent} "$@" || true\n'
-        '  exit "$rp_status"\n'
+        f'  exec {ctl} "$@"\n'
         "  ;;\n"
         "esac\n"
         f'exec {ctl} "$@"\n'

@@ -10,8 +10,8 @@ pass that reports it, and retries a failed start a second later, before any list
 it):
 
 - A failed start (an exit inside ``start_window``; supervisor marks it FATAL at once): in the
-  first round the agent starts it again after 1, 2, 3... s, ``start_retries`` times, as
-  supervisor's own ``startretries`` would; then it backs off.
+  first round the agent starts it again after 1, 2, 3... s (jittered), ``start_retries`` times,
+  as supervisor's own ``startretries`` would; then it backs off.
 - An exit after the start window: a crash (an exit code not in ``exit_codes``) is restarted at
   once until ``start_retries`` crashes in a row before ``healthy_reset`` (one, after a probe),
   then the agent backs off; an exit code in ``exit_codes`` is restarted at once when
@@ -23,8 +23,9 @@ it):
   cool-down. A dependency that comes back is picked up within ``maximum`` plus the start window.
   ``max_rearms`` rounds (if set) leave the program stopped for a person to look at.
 
-The agent never stops a program. A start it did not ask for is a person's (or supervisord's
-autostart when supervisord itself starts) and ends a cool-down. While the agent is not running,
+The agent stops nothing but its own start that got in before it read a person's stop. A start
+it did not ask for is a person's (or supervisord's autostart when supervisord itself starts)
+and ends a cool-down. While the agent is not running,
 nothing restarts these programs: supervisor restarts the agent itself.
 
 How it decides (a level-triggered reconciler, as Kubernetes controllers are): supervisor's own
@@ -180,7 +181,7 @@ class Observation:
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # "start" | "log"
+    kind: str  # "start" | "stop" (only a run the agent started, after a person's stop) | "log"
     name: str
     decision: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -198,6 +199,7 @@ class Record:
     probe: bool = False  # that start is a back-off round's probe (not a plain restart)
     probe_at: float | None = None  # when the agent asked for its start
     probe_start: float | None = None  # the start stamp of the run it got, once known
+    own_start: float | None = None  # start stamp of the last run the agent itself started
     run_start: float | None = None  # start stamp of the last run seen
     run_pid: int = 0
     run_running: bool = False  # that run was seen RUNNING (past its start window)
@@ -221,7 +223,7 @@ def record_from_json(values: Any) -> Record:
     for name in ("rounds", "quick_exits", "failed_starts", "run_pid"):
         if not isinstance(getattr(record, name), int) or isinstance(getattr(record, name), bool):
             raise ValueError(f"{name} is not an integer")
-    for name in ("due", "probe_at", "probe_start", "run_start", "judged"):
+    for name in ("due", "probe_at", "probe_start", "own_start", "run_start", "judged"):
         value = getattr(record, name)
         if value is not None and not isinstance(value, (int, float)):
             raise ValueError(f"{name} is not a number")
@@ -250,10 +252,10 @@ class Reconciler:
     Feed it ``observe`` (supervisor's view of one process), ``exit_fact`` (supervisor's verdict
     on one run's exit code, from an EXITED event), ``started``/``start_refused`` (the outcome of
     a start it asked for), ``person`` (holds and stops) and ``tick`` (time passing). Each returns
-    the actions to carry out in order: log a decision, start. The caller persists ``to_json()``
-    before it carries out a start. The agent never stops a program: supervisor restarts nothing
-    by itself (``autorestart=false``, ``startretries=0``), so every start is the agent's or a
-    person's.
+    the actions to carry out in order: log a decision, start, stop. The caller persists
+    ``to_json()`` before it carries out a start. Supervisor restarts nothing by itself
+    (``autorestart=false``, ``startretries=0``), so every start is the agent's or a person's; the
+    agent stops only its own start that got in before it read a person's stop.
     """
 
     def __init__(
@@ -327,7 +329,7 @@ class Reconciler:
         """The agent's start was spawned: ``obs`` is its run (read right after ``startProcess``)."""
         r = self.records.get(obs.name)
         if r is not None and r.phase == "probing" and obs.start > 0:
-            r.probe_start = obs.start
+            r.probe_start = r.own_start = obs.start
             self.dirty = True
         return self.observe(obs, now)
 
@@ -376,7 +378,7 @@ class Reconciler:
             if stamp > r.person_stop:
                 r.person_stop = stamp
                 self.dirty = True
-                if self._started_since(name, stamp):
+                if self._started_since(name, r, stamp):
                     continue  # stopped, then started again: that stop is over
                 if r.phase in ("cooling", "probing", "given-up") or r.rounds:
                     r.phase, r.due, r.probe_at, r.probe = "person-stopped", None, None, False
@@ -388,6 +390,10 @@ class Reconciler:
                             detail="a person stopped it; cool-down cancelled until a start",
                         )
                     )
+                    obs = self.last.get(name)
+                    if obs is not None and obs.state in ACTIVE and obs.start == r.own_start:
+                        # the agent's own start got in before it read the stop: undo it
+                        acts.append(Action("stop", name))
         return acts
 
     def tick(self, now: float) -> list[Action]:
@@ -484,11 +490,12 @@ class Reconciler:
             other.startswith(group) and obs.state == "STOPPING" for other, obs in self.last.items()
         )
 
-    def _started_since(self, name: str, stamp: float) -> bool:
-        """A run began after the person's stop at ``stamp`` (the person's file is read after
-        supervisor's state, and outlives the agent's own record of what it applied)."""
+    def _started_since(self, name: str, r: Record, stamp: float) -> bool:
+        """Someone else started a run after the person's stop at ``stamp`` (the person's file is
+        read after supervisor's state, and outlives the agent's own record of what it applied).
+        The agent's own start does not end a person's stop."""
         obs = self.last.get(name)
-        if obs is None:
+        if obs is None or obs.start == r.own_start:
             return False
         # start stamps are whole seconds: in the stop's own second, only a run still up is sure
         # to have begun after it (during a cool-down nothing runs unless someone started it)
@@ -554,6 +561,7 @@ class Reconciler:
         )
         was_probe = ours and r.probe
         if ours:
+            r.own_start = run
             r.phase, r.probe_at, r.probe_start, r.probe = "watch", None, None, False
             if reached and was_probe:
                 r.quick_exits = 0
@@ -606,11 +614,15 @@ class Reconciler:
         ``startretries`` would; then, and after any failed probe, the back-off."""
         if r.rounds == 0 and r.failed_starts < s.start_retries:
             r.failed_starts += 1
-            r.phase, r.due, r.probe = "cooling", now + r.failed_starts, False
+            # supervisor's own delays (1, 2, 3... s), jittered as the cool-downs are: programs
+            # whose start failed together do not all start again in the same second
+            spread = s.jitter * r.failed_starts
+            delay = round(self.rng.uniform(r.failed_starts - spread, r.failed_starts + spread), 3)
+            r.phase, r.due, r.probe = "cooling", now + delay, False
             acts.append(
                 self._log(
-                    name, r, "retry", reason=reason, attempt=r.failed_starts,
-                    delay=r.failed_starts, **extra,
+                    name, r, "retry", reason=reason, attempt=r.failed_starts, delay=delay,
+                    **extra,
                 )
             )  # fmt: skip
             return
@@ -642,7 +654,7 @@ class Reconciler:
                 and r.probe_at is not None
                 and obs.start >= r.probe_at - 1
             ):
-                r.probe_start = obs.start
+                r.probe_start = r.own_start = obs.start
             if obs.state == "RUNNING" and obs.start == r.probe_start:
                 was_probe = r.probe
                 r.phase, r.probe_at, r.probe = "watch", None, False
@@ -963,6 +975,8 @@ class Listener:
             self._save()
             if action.kind == "start":
                 pending += self._start(action.name)
+            elif action.kind == "stop":
+                self._stop(action.name)
         self._save(now=False)
 
     def _start(self, name: str) -> list[Action]:
@@ -978,6 +992,12 @@ class Listener:
         except (OSError, xmlrpc.client.Error):
             return []
         return self.core.started(Observation.from_info(info), now)
+
+    def _stop(self, name: str) -> None:
+        try:
+            self.rpc.supervisor.stopProcess(name, False)
+        except (OSError, xmlrpc.client.Error) as error:  # ended by itself meanwhile
+            self._emit_plain({"process": name, "decision": "stop-refused", "detail": repr(error)})
 
     # --- wake-ups ------------------------------------------------------------------------
 
