@@ -33,7 +33,7 @@ pytestmark = pytest.mark.supervisord
 AGENT = Path(__file__).parents[1] / "constructs" / "restart_policy" / "backoff_agent.py"
 LISTENER = "restart-policy-backoff"
 STARTING = ("restart", "retry", "rearm")
-SCAN = 7.0  # the agent reads the person's file and every process at least this often
+SCAN = 7.0  # the agent reads the person's file at least this often (every process: 15 s)
 
 # A daemon whose dependency is a file: `db-up` there -> it runs; else it exits `fail_after` s
 # after its start (its own `fail_after.NAME` file, else `fail_after`) with `exit_code` (else 1).
