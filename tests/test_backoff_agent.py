@@ -25,13 +25,16 @@ pytestmark = pytest.mark.supervisord
 AGENT = Path(__file__).parents[1] / "constructs" / "restart_policy" / "backoff_agent.py"
 
 # A daemon whose dependency is a file: up -> it runs; down -> it fails `fail_after` s after start
-# (its own `fail_after.N` file, N its process number, else `fail_after`), exiting `exit_code`.
+# (its own `fail_after.N` file, N its process number, else `fail_after`), exiting `exit_code`;
+# with `slow_stop.N` it ignores its stop signal.
 DAEMON = """
 import os, signal, sys, time
 from pathlib import Path
 signal.signal(signal.SIGINT, lambda *_: sys.exit(0))  # the policy's stop signal: stop at once
 folder = Path(sys.argv[1])
 name = os.environ["SUPERVISOR_PROCESS_NAME"]
+if (folder / f"slow_stop.{name}").exists():  # a daemon that takes its time to stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 with open(folder / f"starts.{name}", "a") as starts:
     starts.write(f"{time.time()}\\n")
 own = folder / f"fail_after.{name}"

@@ -27,36 +27,12 @@ from restart_policy._backoff_listener import render_listener, settings_json
 from restart_policy.backoff_agent import Observation, Reconciler, Settings
 from restart_policy.program import Program, render_program
 from tests.supervisor_harness import Supervisord
+from tests.test_backoff_agent import AGENT, DAEMON, STARTING, agent_starts, of
 
 pytestmark = pytest.mark.supervisord
 
-AGENT = Path(__file__).parents[1] / "constructs" / "restart_policy" / "backoff_agent.py"
 LISTENER = "restart-policy-backoff"
-STARTING = ("restart", "retry", "rearm")
 SCAN = 7.0  # the agent reads the person's file at least this often (every process: 15 s)
-
-# A daemon whose dependency is a file: `db-up` there -> it runs; else it exits `fail_after` s
-# after its start (its own `fail_after.NAME` file, else `fail_after`) with `exit_code` (else 1).
-# Every start appends a line to `starts.NAME`; with `slow_stop.NAME` it ignores its stop signal.
-DAEMON = """
-import os, signal, sys, time
-from pathlib import Path
-signal.signal(signal.SIGINT, lambda *_: sys.exit(0))  # the policy's stop signal: stop at once
-folder = Path(sys.argv[1])
-name = os.environ["SUPERVISOR_PROCESS_NAME"]
-if (folder / f"slow_stop.{name}").exists():  # a daemon that takes its time to stop
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-with open(folder / f"starts.{name}", "a") as starts:
-    starts.write(f"{time.time()}\\n")
-own = folder / f"fail_after.{name}"
-fail_after = float((own if own.exists() else folder / "fail_after").read_text())
-code = folder / "exit_code"
-while True:
-    if not (folder / "db-up").exists() or code.exists():
-        time.sleep(fail_after)
-        sys.exit(int(code.read_text()) if code.exists() else 1)
-    time.sleep(0.1)
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -225,19 +201,6 @@ def update_group(host: Host, group: str) -> None:
         host.rpc.supervisor.addProcessGroup(group)
         return
     raise AssertionError(f"{group}: update kept failing with STILL_RUNNING")
-
-
-def of(log: list[dict[str, Any]], kind: str, process: str | None = None) -> list[dict[str, Any]]:
-    return [
-        d
-        for d in log
-        if d.get("decision") == kind and (process is None or d.get("process") == process)
-    ]
-
-
-def agent_starts(log: list[dict[str, Any]], process: str = "daemon:daemon-0") -> int:
-    """Starts the agent's decisions call for: one per restart, retry and re-arm."""
-    return sum(1 for d in log if d.get("process") == process and d["decision"] in STARTING)
 
 
 def last_decision(log: list[dict[str, Any]], process: str) -> str:
