@@ -457,21 +457,21 @@ class Reconciler:
                 acts += self._forget(name, "supervisor no longer has it")
         return acts
 
-    def _forget(self, name: str, detail: str) -> list[Action]:
+    def _forget(self, name: str, detail: str | None = None) -> list[Action]:
         record = self.records.pop(name, None)
         self.last.pop(name, None)
         self.dirty = True
-        return [] if record is None else [self._log(name, record, "forgotten", detail=detail)]
+        if record is None:
+            return []
+        extra = {} if detail is None else {"detail": detail}
+        return [self._log(name, record, "forgotten", **extra)]
 
     def reload(self, settings: dict[str, Settings]) -> list[Action]:
         acts: list[Action] = []
         self.settings = settings
         for name in sorted(self.records):
             if self.group_settings(name) is None:
-                acts.append(self._log(name, self.records[name], "forgotten"))
-                del self.records[name]
-                self.last.pop(name, None)
-                self.dirty = True
+                acts += self._forget(name)
         return acts
 
     def next_wakeup(self) -> float | None:
