@@ -68,7 +68,7 @@ def json_lines(stderr: str) -> list[dict[str, Any]]:
     return lines
 
 
-def wait_for(path: Path, timeout: float = 10) -> None:
+def wait_for(path: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         assert time.monotonic() < deadline, f"{path} never appeared"
@@ -191,9 +191,9 @@ def test_wait_wakes_at_once_on_stop(tmp_path: Path) -> None:
     wait_for(ready)
     began = time.monotonic()
     process.send_signal(signal.SIGINT)
-    code, _, _ = finish(process)
+    code, _, _ = finish(process, timeout=45)
     assert code == 0
-    assert time.monotonic() - began < 5
+    assert time.monotonic() - began < 30  # far short of the 60 s wait; a loaded CPU is slow
 
 
 def test_second_signal_stops_at_once(tmp_path: Path) -> None:
