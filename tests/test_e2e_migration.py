@@ -81,14 +81,21 @@ def workers_up(host: Chroot) -> dict[str, int]:
     return {n: now[n][1] for n in WORKERS if n in now and now[n][0] in alive and now[n][1]}
 
 
-def worker_processes() -> int:
-    count = 0
+def worker_processes(host: Chroot) -> int:
+    """Workers alive in this chroot: the ones supervisord names (a worker just started may not
+    have reached its exec of sleep yet) and every ``sleep WORKER_SLEEP`` (a duplicate shows).
+    Only this chroot's: another xdist worker's test runs the same sleep at the same time."""
+    root = str(host.root.resolve())
+    pids = set(workers_up(host).values())
     for entry in Path("/proc").iterdir():
         try:
-            count += (entry / "cmdline").read_bytes() == f"sleep\0{WORKER_SLEEP}\0".encode()
-        except OSError:  # not a process, or gone
+            if os.readlink(entry / "root") != root:
+                continue
+            if (entry / "cmdline").read_bytes() == f"sleep\0{WORKER_SLEEP}\0".encode():
+                pids.add(int(entry.name))
+        except (OSError, ValueError):  # not a process, or gone
             continue
-    return count
+    return len(pids)
 
 
 def start_debian_supervisor(host: Chroot) -> None:
@@ -139,7 +146,7 @@ def test_a_0_1_0_host_is_taken_over_once_and_debians_supervisor_is_left_alone(
         daemon = supervisord_pid(host)
         assert daemon != old_daemon
         workers = workers_up(host)
-        assert worker_processes() == 2
+        assert worker_processes(host) == 2
         assert host.path(STATE).exists()
         agent_log = host.path("/var/log/supervisor/restart-policy-backoff.log").read_text()
         assert "state-unreadable" not in agent_log
@@ -155,7 +162,7 @@ def test_a_0_1_0_host_is_taken_over_once_and_debians_supervisor_is_left_alone(
         assert "systemctl restart" not in again
         assert supervisord_pid(host) == daemon
         assert workers_up(host) == workers
-        assert worker_processes() == 2
+        assert worker_processes(host) == 2
 
 
 def test_a_hosts_own_supervisord_service_and_supervisorctl_are_left_alone(
