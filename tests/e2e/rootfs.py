@@ -5,6 +5,7 @@ The debootstrapped tree is cached under ``~/.cache/cdk-restart-policy`` and copi
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -49,21 +50,27 @@ def cached_rootfs() -> Path:
     if not Path(debootstrap).exists():
         raise RuntimeError("debootstrap is missing: `make test` installs it with apt-get")
     CACHE.mkdir(parents=True, exist_ok=True)
-    building = CACHE / f"rootfs-{SUITE}.building"
-    shutil.rmtree(building, ignore_errors=True)
-    subprocess.run(
-        [
-            debootstrap,
-            "--variant=minbase",
-            f"--include={PACKAGES}",
-            SUITE,
-            str(building),
-            debian_mirror(),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    building.rename(target)
+    # xdist workers: the first builds, the others wait for it (each used to remove the others'
+    # half-built tree, and the last rename failed on the finished one)
+    with open(CACHE / f"rootfs-{SUITE}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "usr/bin/python3").exists():
+            return target
+        building = CACHE / f"rootfs-{SUITE}.building"
+        shutil.rmtree(building, ignore_errors=True)
+        subprocess.run(
+            [
+                debootstrap,
+                "--variant=minbase",
+                f"--include={PACKAGES}",
+                SUITE,
+                str(building),
+                debian_mirror(),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        building.rename(target)
     return target
 
 
