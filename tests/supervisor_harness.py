@@ -10,7 +10,7 @@ import tempfile
 import time
 import xmlrpc.client
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +65,17 @@ class Supervisord:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 15
+        # generous: a loaded machine starts Python slowly, and autostart spawns every program
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 self.rpc.supervisor.getState()
                 return
             except (OSError, xmlrpc.client.Fault):
                 time.sleep(0.05)
-        raise TimeoutError(f"supervisord did not answer; log:\n{self.log()}")
+        log = self.log()
+        self.stop()  # __exit__ does not run when __enter__ raises: leave no supervisord behind
+        raise TimeoutError(f"supervisord did not answer; log:\n{log}")
 
     @property
     def rpc(self) -> Any:
@@ -108,11 +111,22 @@ class Supervisord:
         if self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
+                # its programs would outlive it: each leads a process group of its own
+                for child in _children(self.process.pid):
+                    with suppress(OSError):
+                        os.killpg(child, signal.SIGKILL)
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.process = None
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 @contextmanager
