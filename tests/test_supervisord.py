@@ -129,7 +129,7 @@ def test_logs_rotate_at_the_maximum_size_with_the_backup_count(tmp_path: Path) -
         "for n in range(400):\n"
         "    print('%05d' % n + 'x' * 94, flush=True)\n"
         "    sys.stderr.write('e' * 99 + '\\n'); sys.stderr.flush()\n"
-        "    time.sleep(0.01)  # about one line per read, so sizes are exact to a line or two\n"
+        "    time.sleep(0.01)  # about one line per read of supervisord's\n"
         "while True:\n    time.sleep(1)\n",
     )
     log_policy = logs(tmp_path, max_file_size=2048, backups=2)
@@ -144,9 +144,12 @@ def test_logs_rotate_at_the_maximum_size_with_the_backup_count(tmp_path: Path) -
     for suffix in ("log", "err.log"):
         files = sorted(path.name for path in tmp_path.glob(f"chatty-0.{suffix}*"))
         assert files == [f"chatty-0.{suffix}", f"chatty-0.{suffix}.1", f"chatty-0.{suffix}.2"]
-        for backup in (1, 2):  # rotated once the file reached the maximum, not before
-            assert 2048 <= (tmp_path / f"chatty-0.{suffix}.{backup}").stat().st_size < 2048 + 200
-        assert (tmp_path / f"chatty-0.{suffix}").stat().st_size < 2048 + 200
+        # Rotated once the file reached the maximum, not before: supervisor rotates after the
+        # write that crosses it, and a write is what one read of the pipe got. A loaded machine
+        # lets lines pile up between reads: up to 10 (100 ms), still short of a 3 KB maximum.
+        for backup in (1, 2):
+            assert 2048 <= (tmp_path / f"chatty-0.{suffix}.{backup}").stat().st_size < 2048 + 1000
+        assert (tmp_path / f"chatty-0.{suffix}").stat().st_size < 2048 + 1000
 
 
 # Run with a 10 s start window: the 0.6 s run (plus a slow interpreter start on a loaded
