@@ -152,12 +152,12 @@ def test_logs_rotate_at_the_maximum_size_with_the_backup_count(tmp_path: Path) -
         assert (tmp_path / f"chatty-0.{suffix}").stat().st_size < 2048 + 1000
 
 
-# Run with a 10 s start window: the 0.6 s run (plus a slow interpreter start on a loaded
+# Run with a 10 s start window: the 1.3 s run (plus a slow interpreter start on a loaded
 # machine) ends inside it, so each run is a failed start and the retry ends in FATAL.
 TAIL = (
     "import sys, time\n"
     "sys.stderr.write('x' * 200 + '\\n'); sys.stderr.flush()\n"
-    "time.sleep(0.3)\n"
+    "time.sleep(1)\n"  # supervisord reads the two writes apart, even on a loaded machine
     "sys.stderr.write('END\\n'); sys.stderr.flush()\n"  # a last chunk shorter than 24 bytes
     "time.sleep(0.3)\n"
     "raise SystemExit(1)\n"
