@@ -32,7 +32,7 @@ def backoff_settings(
     out, so supervisor treats them exactly as the policy document describes."""
     settings: dict[str, dict[str, object]] = {}
     for program in programs:
-        own = program.restart_policy or policy
+        own = program.restart_policy_under(policy)
         if not own.backoff:
             continue
         settings[program.name] = {

@@ -92,7 +92,9 @@ def build_host_files(
         for program in programs
     }
     # The log policy's own folder first: supervisord and the agent write there.
-    others = {(p.log_policy or log_policy).directory for p in programs} - {log_policy.directory}
+    others = {
+        (log_policy if p.log_policy is None else p.log_policy).directory for p in programs
+    } - {log_policy.directory}
     folders = [log_policy.directory, *sorted(others)]
     agent_settings = settings_json(programs, policy)
     with_agent = bool(agent_programs)
@@ -141,7 +143,7 @@ def stop_timeout_seconds(
     """systemd's TimeoutStopSec. The unit's ExecStop stops every process at once
     (``supervisorctl stop all`` signals all of them, then waits), so the slowest program's stop
     timeout bounds it; supervisord's own shutdown would stop one group after another."""
-    slowest = max((program.restart_policy or policy).stop_timeout_seconds for program in programs)
+    slowest = max(program.restart_policy_under(policy).stop_timeout_seconds for program in programs)
     listener = 10.0 if with_agent else 0.0  # render_listener's stopwaitsecs
     return max(slowest, listener) + UNIT_STOP_MARGIN_SECONDS
 

@@ -64,7 +64,8 @@ def record_policy(
     record: dict[str, Any] = {"policy": policy_fields(policy)}
     if programs is not None:
         record["programs"] = {
-            program.name: policy_fields(program.restart_policy or policy) for program in programs
+            program.name: policy_fields(program.restart_policy_under(policy))
+            for program in programs
         }
     for child in construct.node.find_all():
         if isinstance(child, CfnResource) and child.cfn_resource_type in _ECS_TYPES:

@@ -113,6 +113,10 @@ class Program:
         object.__setattr__(self, "environment", dict(sorted((environment or {}).items())))
         object.__setattr__(self, "secrets", dict(sorted((secrets or {}).items())))
 
+    def restart_policy_under(self, default: RestartPolicy) -> RestartPolicy:
+        """The policy this program runs under: its own, else ``default``."""
+        return default if self.restart_policy is None else self.restart_policy
+
 
 def render_program(
     program: Program,
@@ -133,8 +137,11 @@ def render_program(
         agent's. Default: false, supervisor's own ``autorestart`` and ``startretries`` from the
         policy, as the policy document writes them.
     """
-    restart = program.restart_policy or policy or RestartPolicy()
-    logs = program.log_policy or log_policy or LogPolicy()
+    restart = program.restart_policy_under(RestartPolicy() if policy is None else policy)
+    if program.log_policy is not None:
+        logs = program.log_policy
+    else:
+        logs = LogPolicy() if log_policy is None else log_policy
     problems = Problems(f"Program {program.name!r}")
     check_renderable(problems, restart)
     problems.raise_if_any()

@@ -160,7 +160,7 @@ class SupervisorPrograms(Construct):
             unmanaged = [
                 f"{program.name}-{number}"
                 for program in checked
-                if not (program.restart_policy or policy).backoff
+                if not program.restart_policy_under(policy).backoff
                 for number in range(program.numprocs)
             ]
             self._alarms = supervisor_alarms(self, self._log_group, actions, unmanaged)
