@@ -300,10 +300,16 @@ def test_a_persons_stop_of_a_group_by_its_name_cancels_the_cooldown(tmp_path: Pa
     assert host.status()["daemon:daemon-0"]["phase"] == "person-stopped"
 
 
-def test_a_command_missing_for_a_while_is_backed_off_and_comes_back_once_it_appears(
-    tmp_path: Path,
+@pytest.mark.parametrize("kind", ["missing", "not-executable"])
+def test_a_command_unusable_for_a_while_is_backed_off_and_comes_back_once_it_is_fixed(
+    tmp_path: Path, kind: str
 ) -> None:
     command = tmp_path / "bin" / "daemon"  # a volume mounted late, a package not yet installed
+    script = f"#!/bin/sh\nexec {sys.executable} {tmp_path / 'daemon.py'} {tmp_path}\n"
+    if kind == "not-executable":  # a deploy that forgot chmod +x
+        command.parent.mkdir()
+        command.write_text(script)
+        command.chmod(0o644)
     host = Host(tmp_path)
     host.programs = [host.program("daemon", str(command))]
     section = render_program(host.programs[0], host.policy, host.logs, backoff_agent=True)
@@ -312,10 +318,8 @@ def test_a_command_missing_for_a_while_is_backed_off_and_comes_back_once_it_appe
     with host:
         log = host.wait_decisions(2, "backoff", timeout=90)
         assert {d.get("reason") for d in of(log, "backoff")} & {"rearm-refused", "start-refused"}
-        command.parent.mkdir()
-        command.write_text(
-            f"#!/bin/sh\nexec {sys.executable} {tmp_path / 'daemon.py'} {tmp_path}\n"
-        )
+        command.parent.mkdir(exist_ok=True)
+        command.write_text(script)
         command.chmod(0o755)
         (tmp_path / "db-up").touch()
         # maximum (4 s) + start window (2 s) + wide slack
