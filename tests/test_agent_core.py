@@ -18,6 +18,7 @@ from restart_policy.backoff_agent import (
     Reconciler,
     Settings,
     StateFile,
+    _resolve,
     load_settings,
 )
 
@@ -416,6 +417,13 @@ def test_settings_of_older_and_newer_versions_load(tmp_path: Path) -> None:
         '{"version": 2, "processes": {"a:a": {"phase": "dancing"}}}',
         '{"version": 2, "processes": {"a:a": {"rounds": "two"}}}',
         '{"version": 2, "processes": {"a:a": {"due": [1]}}}',
+        '{"version": 3, "processes": {"a:a": {"person_stop": "yesterday"}}}',
+        '{"version": 3, "processes": {"a:a": {"held": "no"}}}',
+        '{"version": 3, "processes": {"a:a": {"probe": 1}}}',
+        '{"version": 3, "processes": {"a:a": {"due": true}}}',
+        # of the right types, but nothing would ever be due: the process left alone for good
+        '{"version": 3, "processes": {"a:a": {"phase": "cooling", "run_start": 100}}}',
+        '{"version": 3, "processes": {"a:a": {"phase": "probing", "run_start": 100}}}',
         "not json",
     ],
 )
@@ -461,3 +469,13 @@ def test_the_previous_agents_state_carries_over(tmp_path: Path) -> None:
     path.write_text(json.dumps({"version": 1, "processes": {NAME: old}}))
     records = StateFile(str(path), print).load()
     assert (records[NAME].rounds, records[NAME].phase, records[NAME].due) == (3, "cooling", 1234.5)
+
+
+@pytest.mark.parametrize(
+    ("given", "resolved"),
+    [(["web:*"], ["web"]), (["web:"], ["web"]), (["web:web-0"], ["web:web-0"]), (["all"], ["web"])],
+)
+def test_person_commands_read_group_names_as_supervisorctl_does(
+    given: list[str], resolved: list[str]
+) -> None:
+    assert _resolve(given, {"web": S}) == resolved

@@ -262,12 +262,14 @@ def test_a_person_command_with_an_unwritable_state_folder_fails_without_a_traceb
 # --- a person's intent -----------------------------------------------------------------------
 
 
-def test_a_persons_stop_of_a_group_by_its_star_name_cancels_the_cooldown(
-    tmp_path: Path,
+@pytest.mark.parametrize("spelling", ["daemon:*", "daemon:"])
+def test_a_persons_stop_of_a_group_by_its_group_syntax_cancels_the_cooldown(
+    tmp_path: Path, spelling: str
 ) -> None:
+    # supervisorctl reads both spellings as the whole group
     with Host(tmp_path, restart_policy=policy(backoff_initial=Duration.seconds(3))) as host:
         host.wait_decisions(1, "backoff", timeout=60)
-        host.ctl_stop("daemon:*")  # rp-supervisorctl stop daemon:*
+        host.ctl_stop(spelling)  # rp-supervisorctl stop daemon:* (or daemon:)
         host.wait_decisions(1, "manual-stop", timeout=30)
 
 

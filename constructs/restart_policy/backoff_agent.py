@@ -218,7 +218,13 @@ RECORD_DEFAULTS = vars(Record())
 PHASES = ("watch", "cooling", "probing", "person-stopped", "given-up")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def record_from_json(values: Any) -> Record:
+    """A record, or ValueError: every field of its type, and a phase the agent can act on (a
+    record it could never act on would leave the process alone for good, with no line)."""
     if not isinstance(values, dict):
         raise ValueError("a process record is not an object")
     record = Record(**{k: v for k, v in values.items() if k in RECORD_FIELDS})
@@ -229,9 +235,26 @@ def record_from_json(values: Any) -> Record:
             raise ValueError(f"{name} is not an integer")
     for name in ("due", "probe_at", "probe_start", "own_start", "run_start", "judged"):
         value = getattr(record, name)
-        if value is not None and not isinstance(value, (int, float)):
+        if value is not None and not _is_number(value):
             raise ValueError(f"{name} is not a number")
+    if not _is_number(record.person_stop):
+        raise ValueError("person_stop is not a number")
+    for name in ("probe", "run_running", "held", "retry_transport"):
+        if not isinstance(getattr(record, name), bool):
+            raise ValueError(f"{name} is not true or false")
+    problem = phase_problem(record)
+    if problem is not None:
+        raise ValueError(problem)
     return record
+
+
+def phase_problem(record: Record) -> str | None:
+    """What leaves this record's process with nothing ever due, if anything."""
+    if record.phase == "cooling" and record.due is None and not record.held:
+        return "cooling without a due time"
+    if record.phase == "probing" and record.probe_at is None and record.probe_start is None:
+        return "probing without a start"
+    return None
 
 
 def _from_version_1(values: Any) -> dict[str, Any]:
@@ -757,13 +780,8 @@ class Reconciler:
 
     def check(self) -> list[str]:
         """Invariants (used by the model test): what is wrong with the records, if anything."""
-        problems = []
-        for name, r in self.records.items():
-            if r.phase == "cooling" and r.due is None and not r.held:
-                problems.append(f"{name}: cooling without a due time")
-            if r.phase == "probing" and r.probe_at is None and r.probe_start is None:
-                problems.append(f"{name}: probing without a start")
-        return problems
+        problems = ((name, phase_problem(r)) for name, r in self.records.items())
+        return [f"{name}: {problem}" for name, problem in problems if problem is not None]
 
 
 # --- files: the agent's state and the person's intent ----------------------------------------
@@ -1126,7 +1144,11 @@ def _resolve(
     """Managed names; ``group:*`` (supervisorctl's group syntax) is the group. With
     ``skip_unmanaged`` (a stop the wrapper passes on from supervisorctl, which may name programs
     outside the agent) those are left out with a note instead of refusing the lot."""
-    names = [name.removesuffix(":*") for name in names]
+    # supervisorctl reads both "web:*" and "web:" as the whole group web
+    names = [
+        name.removesuffix("*").removesuffix(":") if name.endswith((":*", ":")) else name
+        for name in names
+    ]
     if "all" in names:
         return sorted(settings)
     unknown = [n for n in names if n.split(":", 1)[0] not in settings]
