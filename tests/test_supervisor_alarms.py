@@ -83,7 +83,15 @@ def test_the_fatal_pattern_never_passes_the_limit() -> None:
 
 
 @pytest.mark.parametrize(
-    "decision", ["backoff", "give-up", "state-write-failed", "settings-unreadable", "agent-error"]
+    "decision",
+    [
+        "backoff",
+        "give-up",
+        "state-write-failed",
+        "state-unreadable",
+        "settings-unreadable",
+        "agent-error",
+    ],
 )
 def test_the_backoff_alarm_counts_decisions_that_need_a_person(decision: str) -> None:
     template, _ = filters([Program(name="web", command="/srv/web")])

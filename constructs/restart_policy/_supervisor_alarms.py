@@ -18,11 +18,13 @@ NAMESPACE = "RestartPolicy/Supervisor"
 #: CloudWatch Logs takes filter patterns of at most 1,024 characters.
 PATTERN_LIMIT = 1024
 #: The agent's decisions that need a person: a loop backed off or given up on, and the agent
-#: unable to do its job (its state unwritable, its settings unreadable, an event it failed on).
+#: unable to do its job (its state unwritable, its settings unreadable, an event it failed on),
+#: and its state found corrupt and replaced (its round counts and a person's holds are lost).
 ALARMING_DECISIONS = (
     "backoff",
     "give-up",
     "state-write-failed",
+    "state-unreadable",
     "settings-unreadable",
     "agent-error",
 )
