@@ -77,10 +77,21 @@ def test_a_failed_start_is_retried_after_one_two_three_seconds_then_backed_off()
 
 
 def test_the_first_backoff_is_a_jittered_cooldown() -> None:
-    core = fatal_core()
-    r = core.records[NAME]
-    assert (r.phase, r.rounds, r.probe) == ("cooling", 1, True)
-    assert r.due is not None
+    cooldowns = set()
+    for seed in range(20):
+        core = Reconciler(
+            {"web": Settings(**{**vars(S), "start_retries": 0})}, rng=random.Random(seed)
+        )
+        actions = core.observe(obs("FATAL", 95, stop=95, now=100), 100)
+        assert decisions(actions) == ["backoff"]
+        r = core.records[NAME]
+        assert (r.phase, r.rounds, r.probe) == ("cooling", 1, True)
+        assert r.due == 100 + actions[0].extra["cooldown"]
+        assert actions[0].extra["base"] == S.initial
+        cooldowns.add(actions[0].extra["cooldown"])
+    # initial (10 s) +-20 %: spread over the whole width, never outside it
+    assert len(cooldowns) > 10 and max(cooldowns) - min(cooldowns) > 2.0
+    assert min(cooldowns) >= 8.0 - 1e-9 and max(cooldowns) <= 12.0 + 1e-9
 
 
 def test_the_cooldown_never_passes_the_maximum() -> None:
