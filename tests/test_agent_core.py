@@ -16,6 +16,7 @@ from restart_policy.backoff_agent import (
     Observation,
     PersonFile,
     Reconciler,
+    Record,
     Settings,
     StateFile,
     _resolve,
@@ -490,3 +491,18 @@ def test_person_commands_read_group_names_as_supervisorctl_does(
     given: list[str], resolved: list[str]
 ) -> None:
     assert _resolve(given, {"web": S}) == resolved
+
+
+@pytest.mark.parametrize(
+    "record",
+    [Record(phase="cooling", rounds=2, probe=True), Record(phase="probing", rounds=2, probe=True)],
+    ids=["cooling-without-due", "probing-without-start"],
+)
+def test_a_record_with_nothing_ever_due_is_resumed_with_an_agent_error(record: Record) -> None:
+    # Records from the state file are checked on load; this is the agent's last guard against
+    # a defect of its own, which would otherwise leave the process alone for good.
+    core = Reconciler({"web": S}, {NAME: record})
+    actions = core.tick(1000)
+    assert [(a.kind, a.decision) for a in actions][:1] == [("log", "agent-error")]
+    assert "start" in [a.kind for a in actions]
+    assert core.check() == []

@@ -429,6 +429,13 @@ class Reconciler:
             s = self.group_settings(name)
             if s is None or r.held:
                 continue
+            problem = phase_problem(r)
+            if problem is not None:
+                # a defect of the agent's own, never a reason to leave the process alone: resume
+                # the round, and say so where the backoff alarm counts it
+                r.phase, r.due, r.probe_at, r.probe_start = "cooling", now, None, None
+                self.dirty = True
+                acts.append(self._log(name, r, "agent-error", detail=f"{problem}; round resumed"))
             obs = self.last.get(name)
             longest = max(s.maximum, s.start_retries) + 1.0
             if r.phase == "cooling" and r.due is not None and r.due > now + longest:
