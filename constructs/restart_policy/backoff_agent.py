@@ -273,250 +273,24 @@ def _from_version_2(values: Any) -> dict[str, Any]:
     return {**values, "probe": bool(rounds) and values.get("phase") in ("cooling", "probing")}
 
 
-class Reconciler:
-    """Every restart and back-off decision, from observations and a clock; no I/O.
+class _Decisions:
+    """How one process's run ended, a failed start, the back-off and its reset, judged into
+    decisions: the half of the core that turns facts into actions (``Reconciler`` takes the
+    inputs and keeps the records; split by concern, in one file, as the agent ships as one)."""
 
-    Feed it ``observe`` (supervisor's view of one process), ``exit_fact`` (supervisor's verdict
-    on one run's exit code, from an EXITED event), ``started``/``start_refused`` (the outcome of
-    a start it asked for), ``person`` (holds and stops) and ``tick`` (time passing). Each returns
-    the actions to carry out in order: log a decision, start, stop. The caller persists
-    ``to_json()`` before it carries out a start. Supervisor restarts nothing by itself
-    (``autorestart=false``, ``startretries=0``), so every start is the agent's or a person's; the
-    agent stops only its own start that got in before it read a person's stop.
-    """
-
-    def __init__(
-        self,
-        settings: dict[str, Settings],
-        records: dict[str, Record] | None = None,
-        *,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.settings = settings
-        self.records: dict[str, Record] = dict(records or {})
-        self.rng = rng if rng is not None else random.Random()
-        self.last: dict[str, Observation] = {}
-        self.expected: dict[tuple[str, int], bool] = {}  # (name, pid) -> exit was expected
-        self.person_held: set[str] = set()
-        self.dirty = False
-
-    def _new_record(self, name: str) -> Record:
-        return Record(held=name in self.person_held or name.split(":", 1)[0] in self.person_held)
-
-    # --- inputs --------------------------------------------------------------------------
+    settings: dict[str, Settings]
+    records: dict[str, Record]
+    rng: random.Random
+    last: dict[str, Observation]
+    expected: dict[tuple[str, int], bool]
+    person_held: set[str]
+    dirty: bool
 
     def group_settings(self, name: str) -> Settings | None:
         return self.settings.get(name.split(":", 1)[0])
 
-    def exit_fact(self, name: str, pid: int, expected: bool, now: float) -> list[Action]:
-        """supervisor's verdict on the exit of run ``pid`` (its EXITED event); used when the
-        process has already moved on by the time the agent looks."""
-        if len(self.expected) > 4096:
-            self.expected.clear()
-        self.expected[name, pid] = expected
-        return []
-
-    def observe(self, obs: Observation, now: float) -> list[Action]:
-        s = self.group_settings(obs.name)
-        if s is None:
-            return []
-        acts: list[Action] = []
-        r = self.records.get(obs.name)
-        if r is None:
-            r = self.records[obs.name] = self._new_record(obs.name)
-            self.dirty = True
-        before = dict(vars(r))
-        self.last[obs.name] = obs
-        new_run = obs.start > 0 and (
-            obs.start != r.run_start or (obs.state in ACTIVE and 0 != obs.pid != r.run_pid != 0)
-        )
-        if new_run and r.run_start is not None and r.judged != r.run_start:
-            self._judge_end(obs, r, s, True, now, acts)  # the last run ended; the next is here
-        if new_run:
-            r.run_start, r.run_running = obs.start, False
-            r.run_pid = obs.pid if obs.state in ACTIVE else 0
-            if not r.held and not self._ours(r, obs.start):
-                self._someone_started(obs.name, r, acts)
-        if obs.state in ACTIVE and obs.pid:
-            r.run_pid = obs.pid
-        if obs.state == "RUNNING":
-            r.run_running = True
-        if (
-            r.run_start is not None
-            and r.judged != r.run_start
-            and obs.state not in ("STARTING", "RUNNING", "STOPPING")
-        ):
-            self._judge_end(obs, r, s, False, now, acts)
-        self._current(obs, r, s, now, acts)
-        if vars(r) != before:
-            self.dirty = True
-        return acts
-
-    def started(self, obs: Observation, now: float) -> list[Action]:
-        """The agent's start was spawned: ``obs`` is its run (read right after ``startProcess``)."""
-        r = self.records.get(obs.name)
-        if r is not None and r.phase == "probing" and obs.start > 0:
-            r.probe_start = r.own_start = obs.start
-            self.dirty = True
-        return self.observe(obs, now)
-
-    def start_refused(self, name: str, code: int, message: str, now: float) -> list[Action]:
-        r = self.records.get(name)
-        s = self.group_settings(name)
-        if r is None or s is None or r.phase != "probing":
-            return []
-        acts: list[Action] = []
-        self.dirty = True
-        if code == BAD_NAME:  # removed from supervisor (an update) since the agent looked
-            return self._forget(name, "supervisor no longer has it")
-        if code == ALREADY_STARTED:
-            r.phase, r.due, r.probe_at, r.probe = "watch", None, None, False
-            acts.append(self._log(name, r, "manual-start", detail="already started by someone"))
-        elif code in (SHUTDOWN_STATE, -1):  # supervisord stopping, or unreachable: try again
-            r.phase, r.due = "cooling", now + TRANSPORT_RETRY_SECONDS
-            r.retry_transport = True
-        else:  # a missing command, a spawn error...: a failed start, retried with the back-off
-            r.phase, r.probe_at = "watch", None
-            reason = "rearm-refused" if r.probe else "start-refused"
-            self._failed_start(name, r, s, now, acts, reason, detail=message)
-        return acts
-
-    def person(self, held: set[str], stops: dict[str, float], now: float) -> list[Action]:
-        """The person's file: names held now, and the stamp of each name's latest stop."""
-        acts: list[Action] = []
-        self.person_held = set(held)
-        for name in list(self.records) + [n for n in self.last if n not in self.records]:
-            if self.group_settings(name) is None:
-                continue
-            r = self.records.setdefault(name, self._new_record(name))
-            group = name.split(":", 1)[0]
-            want = name in held or group in held
-            if want != r.held:
-                r.held = want
-                self.dirty = True
-                acts.append(self._log(name, r, "hold" if want else "release"))
-                if not want and r.phase in ("cooling", "probing"):
-                    # what happened to the round while held is unknown: go on with it now
-                    r.phase, r.probe_at, r.probe_start = "cooling", None, None
-                    r.due = now if r.due is None else min(r.due, now)
-                if not want and name in self.last:
-                    acts += self.observe(self.last[name], now)
-            stamp = max(stops.get(name, 0.0), stops.get(group, 0.0))
-            if stamp > r.person_stop:
-                r.person_stop = stamp
-                self.dirty = True
-                if self._started_since(name, r, stamp):
-                    continue  # stopped, then started again: that stop is over
-                if r.phase in ("cooling", "probing", "given-up") or r.rounds:
-                    r.phase, r.due, r.probe_at, r.probe = "person-stopped", None, None, False
-                    acts.append(
-                        self._log(
-                            name,
-                            r,
-                            "manual-stop",
-                            detail="a person stopped it; cool-down cancelled until a start",
-                        )
-                    )
-                    obs = self.last.get(name)
-                    if obs is not None and obs.state in ACTIVE and obs.start == r.own_start:
-                        # the agent's own start got in before it read the stop: undo it
-                        acts.append(Action("stop", name))
-        return acts
-
-    def tick(self, now: float) -> list[Action]:
-        acts: list[Action] = []
-        for name, r in sorted(self.records.items()):
-            s = self.group_settings(name)
-            if s is None or r.held:
-                continue
-            problem = phase_problem(r)
-            if problem is not None:
-                # a defect of the agent's own, never a reason to leave the process alone: resume
-                # the round, and say so where the backoff alarm counts it
-                r.phase, r.due, r.probe_at, r.probe_start = "cooling", now, None, None
-                self.dirty = True
-                acts.append(self._log(name, r, "agent-error", detail=f"{problem}; round resumed"))
-            obs = self.last.get(name)
-            longest = max(s.maximum, s.start_retries) + 1.0
-            if r.phase == "cooling" and r.due is not None and r.due > now + longest:
-                # the clock was stepped back (NTP at boot): a cool-down never lasts longer
-                r.due = now + longest
-                self.dirty = True
-            if r.probe_at is not None and r.probe_at > now + 1:
-                r.probe_at = now
-                self.dirty = True
-            if r.phase == "cooling" and r.due is not None and r.due <= now:
-                if (obs is not None and obs.state in ACTIVE) or self._group_stopping(name):
-                    # a start the next look judges; or a person (supervisorctl update, a stop
-                    # of the group) is stopping the group, and a start would undo it
-                    r.due = now + 1.0
-                    self.dirty = True
-                    continue
-                last_start = r.run_start or 0.0
-                if last_start - 1 <= now < last_start + 1:
-                    # supervisor's start stamps are whole seconds: a start in the same second
-                    # as the last run could not be told from it
-                    r.due = last_start + 1
-                    self.dirty = True
-                    continue
-                transport = r.retry_transport
-                r.phase, r.due, r.probe_at, r.probe_start = "probing", None, now, None
-                r.retry_transport = False
-                self.dirty = True
-                if r.probe and not transport:
-                    acts.append(self._log(name, r, "rearm", detail="cool-down over; one probe"))
-                acts.append(Action("start", name))
-            elif (
-                r.phase == "probing"
-                and r.probe_start is None
-                and r.probe_at is not None
-                and now - r.probe_at > PROBE_LOST_SECONDS
-                and (obs is None or obs.state not in ACTIVE)
-            ):
-                r.probe_at = now  # the agent stopped between recording its start and asking
-                self.dirty = True
-                acts.append(Action("start", name))
-        return acts
-
-    def present(self, names: set[str]) -> list[Action]:
-        """Every process supervisor has now (a full ``getAllProcessInfo``): records of managed
-        processes it no longer has (an update removed them) are forgotten."""
-        acts: list[Action] = []
-        for name in sorted(self.records):
-            if name not in names and self.group_settings(name) is not None:
-                acts += self._forget(name, "supervisor no longer has it")
-        return acts
-
-    def _forget(self, name: str, detail: str | None = None) -> list[Action]:
-        record = self.records.pop(name, None)
-        self.last.pop(name, None)
-        self.dirty = True
-        if record is None:
-            return []
-        extra = {} if detail is None else {"detail": detail}
-        return [self._log(name, record, "forgotten", **extra)]
-
-    def reload(self, settings: dict[str, Settings]) -> list[Action]:
-        acts: list[Action] = []
-        self.settings = settings
-        for name in sorted(self.records):
-            if self.group_settings(name) is None:
-                acts += self._forget(name)
-        return acts
-
-    def next_wakeup(self) -> float | None:
-        times: list[float] = []
-        for name, r in self.records.items():
-            s = self.group_settings(name)
-            if s is None or r.held:
-                continue
-            if r.phase == "cooling" and r.due is not None:
-                times.append(r.due)
-            elif r.phase == "probing" and r.probe_start is None and r.probe_at is not None:
-                times.append(r.probe_at + PROBE_LOST_SECONDS)
-        return min(times) if times else None
-
-    # --- decisions -----------------------------------------------------------------------
+    def _new_record(self, name: str) -> Record:
+        return Record(held=name in self.person_held or name.split(":", 1)[0] in self.person_held)
 
     def _group_stopping(self, name: str) -> bool:
         group = name.split(":", 1)[0] + ":"
@@ -752,6 +526,244 @@ class Reconciler:
 
     def _log(self, name: str, r: Record, decision: str, **extra: Any) -> Action:
         return Action("log", name, decision, {"round": r.rounds, **extra})
+
+
+class Reconciler(_Decisions):
+    """Every restart and back-off decision, from observations and a clock; no I/O.
+
+    Feed it ``observe`` (supervisor's view of one process), ``exit_fact`` (supervisor's verdict
+    on one run's exit code, from an EXITED event), ``started``/``start_refused`` (the outcome of
+    a start it asked for), ``person`` (holds and stops) and ``tick`` (time passing). Each returns
+    the actions to carry out in order: log a decision, start, stop. The caller persists
+    ``to_json()`` before it carries out a start. Supervisor restarts nothing by itself
+    (``autorestart=false``, ``startretries=0``), so every start is the agent's or a person's; the
+    agent stops only its own start that got in before it read a person's stop.
+    """
+
+    def __init__(
+        self,
+        settings: dict[str, Settings],
+        records: dict[str, Record] | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.records: dict[str, Record] = dict(records or {})
+        self.rng = rng if rng is not None else random.Random()
+        self.last: dict[str, Observation] = {}
+        self.expected: dict[tuple[str, int], bool] = {}  # (name, pid) -> exit was expected
+        self.person_held: set[str] = set()
+        self.dirty = False
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def exit_fact(self, name: str, pid: int, expected: bool, now: float) -> list[Action]:
+        """supervisor's verdict on the exit of run ``pid`` (its EXITED event); used when the
+        process has already moved on by the time the agent looks."""
+        if len(self.expected) > 4096:
+            self.expected.clear()
+        self.expected[name, pid] = expected
+        return []
+
+    def observe(self, obs: Observation, now: float) -> list[Action]:
+        s = self.group_settings(obs.name)
+        if s is None:
+            return []
+        acts: list[Action] = []
+        r = self.records.get(obs.name)
+        if r is None:
+            r = self.records[obs.name] = self._new_record(obs.name)
+            self.dirty = True
+        before = dict(vars(r))
+        self.last[obs.name] = obs
+        new_run = obs.start > 0 and (
+            obs.start != r.run_start or (obs.state in ACTIVE and 0 != obs.pid != r.run_pid != 0)
+        )
+        if new_run and r.run_start is not None and r.judged != r.run_start:
+            self._judge_end(obs, r, s, True, now, acts)  # the last run ended; the next is here
+        if new_run:
+            r.run_start, r.run_running = obs.start, False
+            r.run_pid = obs.pid if obs.state in ACTIVE else 0
+            if not r.held and not self._ours(r, obs.start):
+                self._someone_started(obs.name, r, acts)
+        if obs.state in ACTIVE and obs.pid:
+            r.run_pid = obs.pid
+        if obs.state == "RUNNING":
+            r.run_running = True
+        if (
+            r.run_start is not None
+            and r.judged != r.run_start
+            and obs.state not in ("STARTING", "RUNNING", "STOPPING")
+        ):
+            self._judge_end(obs, r, s, False, now, acts)
+        self._current(obs, r, s, now, acts)
+        if vars(r) != before:
+            self.dirty = True
+        return acts
+
+    def started(self, obs: Observation, now: float) -> list[Action]:
+        """The agent's start was spawned: ``obs`` is its run (read right after ``startProcess``)."""
+        r = self.records.get(obs.name)
+        if r is not None and r.phase == "probing" and obs.start > 0:
+            r.probe_start = r.own_start = obs.start
+            self.dirty = True
+        return self.observe(obs, now)
+
+    def start_refused(self, name: str, code: int, message: str, now: float) -> list[Action]:
+        r = self.records.get(name)
+        s = self.group_settings(name)
+        if r is None or s is None or r.phase != "probing":
+            return []
+        acts: list[Action] = []
+        self.dirty = True
+        if code == BAD_NAME:  # removed from supervisor (an update) since the agent looked
+            return self._forget(name, "supervisor no longer has it")
+        if code == ALREADY_STARTED:
+            r.phase, r.due, r.probe_at, r.probe = "watch", None, None, False
+            acts.append(self._log(name, r, "manual-start", detail="already started by someone"))
+        elif code in (SHUTDOWN_STATE, -1):  # supervisord stopping, or unreachable: try again
+            r.phase, r.due = "cooling", now + TRANSPORT_RETRY_SECONDS
+            r.retry_transport = True
+        else:  # a missing command, a spawn error...: a failed start, retried with the back-off
+            r.phase, r.probe_at = "watch", None
+            reason = "rearm-refused" if r.probe else "start-refused"
+            self._failed_start(name, r, s, now, acts, reason, detail=message)
+        return acts
+
+    def person(self, held: set[str], stops: dict[str, float], now: float) -> list[Action]:
+        """The person's file: names held now, and the stamp of each name's latest stop."""
+        acts: list[Action] = []
+        self.person_held = set(held)
+        for name in list(self.records) + [n for n in self.last if n not in self.records]:
+            if self.group_settings(name) is None:
+                continue
+            r = self.records.setdefault(name, self._new_record(name))
+            group = name.split(":", 1)[0]
+            want = name in held or group in held
+            if want != r.held:
+                r.held = want
+                self.dirty = True
+                acts.append(self._log(name, r, "hold" if want else "release"))
+                if not want and r.phase in ("cooling", "probing"):
+                    # what happened to the round while held is unknown: go on with it now
+                    r.phase, r.probe_at, r.probe_start = "cooling", None, None
+                    r.due = now if r.due is None else min(r.due, now)
+                if not want and name in self.last:
+                    acts += self.observe(self.last[name], now)
+            stamp = max(stops.get(name, 0.0), stops.get(group, 0.0))
+            if stamp > r.person_stop:
+                r.person_stop = stamp
+                self.dirty = True
+                if self._started_since(name, r, stamp):
+                    continue  # stopped, then started again: that stop is over
+                if r.phase in ("cooling", "probing", "given-up") or r.rounds:
+                    r.phase, r.due, r.probe_at, r.probe = "person-stopped", None, None, False
+                    acts.append(
+                        self._log(
+                            name,
+                            r,
+                            "manual-stop",
+                            detail="a person stopped it; cool-down cancelled until a start",
+                        )
+                    )
+                    obs = self.last.get(name)
+                    if obs is not None and obs.state in ACTIVE and obs.start == r.own_start:
+                        # the agent's own start got in before it read the stop: undo it
+                        acts.append(Action("stop", name))
+        return acts
+
+    def tick(self, now: float) -> list[Action]:
+        acts: list[Action] = []
+        for name, r in sorted(self.records.items()):
+            s = self.group_settings(name)
+            if s is None or r.held:
+                continue
+            problem = phase_problem(r)
+            if problem is not None:
+                # a defect of the agent's own, never a reason to leave the process alone: resume
+                # the round, and say so where the backoff alarm counts it
+                r.phase, r.due, r.probe_at, r.probe_start = "cooling", now, None, None
+                self.dirty = True
+                acts.append(self._log(name, r, "agent-error", detail=f"{problem}; round resumed"))
+            obs = self.last.get(name)
+            longest = max(s.maximum, s.start_retries) + 1.0
+            if r.phase == "cooling" and r.due is not None and r.due > now + longest:
+                # the clock was stepped back (NTP at boot): a cool-down never lasts longer
+                r.due = now + longest
+                self.dirty = True
+            if r.probe_at is not None and r.probe_at > now + 1:
+                r.probe_at = now
+                self.dirty = True
+            if r.phase == "cooling" and r.due is not None and r.due <= now:
+                if (obs is not None and obs.state in ACTIVE) or self._group_stopping(name):
+                    # a start the next look judges; or a person (supervisorctl update, a stop
+                    # of the group) is stopping the group, and a start would undo it
+                    r.due = now + 1.0
+                    self.dirty = True
+                    continue
+                last_start = r.run_start or 0.0
+                if last_start - 1 <= now < last_start + 1:
+                    # supervisor's start stamps are whole seconds: a start in the same second
+                    # as the last run could not be told from it
+                    r.due = last_start + 1
+                    self.dirty = True
+                    continue
+                transport = r.retry_transport
+                r.phase, r.due, r.probe_at, r.probe_start = "probing", None, now, None
+                r.retry_transport = False
+                self.dirty = True
+                if r.probe and not transport:
+                    acts.append(self._log(name, r, "rearm", detail="cool-down over; one probe"))
+                acts.append(Action("start", name))
+            elif (
+                r.phase == "probing"
+                and r.probe_start is None
+                and r.probe_at is not None
+                and now - r.probe_at > PROBE_LOST_SECONDS
+                and (obs is None or obs.state not in ACTIVE)
+            ):
+                r.probe_at = now  # the agent stopped between recording its start and asking
+                self.dirty = True
+                acts.append(Action("start", name))
+        return acts
+
+    def present(self, names: set[str]) -> list[Action]:
+        """Every process supervisor has now (a full ``getAllProcessInfo``): records of managed
+        processes it no longer has (an update removed them) are forgotten."""
+        acts: list[Action] = []
+        for name in sorted(self.records):
+            if name not in names and self.group_settings(name) is not None:
+                acts += self._forget(name, "supervisor no longer has it")
+        return acts
+
+    def _forget(self, name: str, detail: str | None = None) -> list[Action]:
+        record = self.records.pop(name, None)
+        self.last.pop(name, None)
+        self.dirty = True
+        if record is None:
+            return []
+        extra = {} if detail is None else {"detail": detail}
+        return [self._log(name, record, "forgotten", **extra)]
+
+    def reload(self, settings: dict[str, Settings]) -> list[Action]:
+        acts: list[Action] = []
+        self.settings = settings
+        for name in sorted(self.records):
+            if self.group_settings(name) is None:
+                acts += self._forget(name)
+        return acts
+
+    def next_wakeup(self) -> float | None:
+        times: list[float] = []
+        for name, r in self.records.items():
+            s = self.group_settings(name)
+            if s is None or r.held:
+                continue
+            if r.phase == "cooling" and r.due is not None:
+                times.append(r.due)
+            elif r.phase == "probing" and r.probe_start is None and r.probe_at is not None:
+                times.append(r.probe_at + PROBE_LOST_SECONDS)
+        return min(times) if times else None
 
     # --- persistence ---------------------------------------------------------------------
 
