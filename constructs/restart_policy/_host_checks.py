@@ -3,6 +3,8 @@ data EC2 will get, and warnings for monitoring, secrets and alarms that would do
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Sequence
@@ -15,13 +17,14 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct, IValidation
 
 from ._errors import Problems
-from ._user_data_script import MARKER, USER_DATA_LIMIT_BYTES
-from ._user_data_size import resolved_size
+from ._user_data_script import MARKER, PAYLOAD_DELIMITER, USER_DATA_LIMIT_BYTES
+from ._user_data_size import REFERENCE_MAX, resolved_size
 
 WARN_MONITORING_NOT_GRANTED = "restart-policy:supervisor-monitoring-not-granted"
 WARN_SECRETS_NOT_GRANTED = "restart-policy:supervisor-secrets-not-granted"
 WARN_AGENT_NOT_GRANTED = "restart-policy:supervisor-agent-not-granted"
 WARN_ALARMS_WITHOUT_ACTIONS = "restart-policy:supervisor-alarms-without-actions"
+WARN_USER_DATA_UNCOUNTED = "restart-policy:supervisor-user-data-uncounted"
 
 _GROUP = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
@@ -45,6 +48,7 @@ class SynthChecks:
         self._owner = owner
         self._path = path
         self._user_data: ec2.UserData | None = None
+        self._block = ""
         self._monitoring = False
         self._secrets = False
         self._agent = False
@@ -61,8 +65,10 @@ class SynthChecks:
         secrets: bool,
         alarms: Sequence[cloudwatch.Alarm],
         agent: bool = False,
+        block: str,
     ) -> None:
         self._user_data = user_data
+        self._block = block
         self._monitoring = monitoring
         self._secrets = secrets
         self._agent = agent
@@ -70,10 +76,8 @@ class SynthChecks:
 
     def validate(self) -> list[str]:
         self._warn()
-        stack = Stack.of(self._owner)
         errors = []
-        for where, user_data in self._deployed_user_data(stack):
-            size = resolved_size(stack.resolve(user_data.render()))
+        for where, size in self._deployed_sizes():
             if size > USER_DATA_LIMIT_BYTES:
                 errors.append(
                     f"SupervisorPrograms {self._path}: the user data{where} is {size:,} bytes, "
@@ -83,30 +87,46 @@ class SynthChecks:
                 )
         return errors
 
-    def _deployed_user_data(self, stack: Stack) -> list[tuple[str, ec2.UserData]]:
-        """The user data of every instance, launch template and group of the stack that
-        carries this construct's block (inside a MultipartUserData, say); the construct's own
-        user data when none does yet."""
+    def _deployed_sizes(self) -> list[tuple[str, int]]:
+        """The size of the user data of every instance, launch template and launch
+        configuration of the whole app that carries this construct's block (inside a
+        MultipartUserData, filled in by hand, in another stack); the construct's own user
+        data when none does yet. L1 resources, since every L2 host makes one."""
         assert self._user_data is not None
-        found: list[tuple[str, ec2.UserData]] = []
-        seen: set[int] = set()
-        for node in stack.node.find_all():
-            if not isinstance(
-                node, ec2.LaunchTemplate | ec2.Instance | autoscaling.AutoScalingGroup
-            ):
+        found: list[tuple[str, int]] = []
+        for node in self._owner.node.root.node.find_all():
+            if not isinstance(node, _HOSTS):
                 continue
-            try:
-                user_data = node.user_data
-            except Exception:  # an AutoScalingGroup made from a launch template has none
+            stack = Stack.of(node)
+            value = _user_data_of(node, stack)
+            if value is None:
                 continue
-            if user_data is None or id(user_data) in seen:
+            text, size, uncounted = _decoded(stack.resolve(value))
+            if self._fingerprint not in json.dumps(text):
                 continue
-            seen.add(id(user_data))
-            if user_data is self._user_data or MARKER in json.dumps(
-                stack.resolve(user_data.render())
-            ):
-                found.append((f" of {node.node.path}", user_data))
-        return found or [("", self._user_data)]
+            where = _host_path(node)
+            if uncounted:
+                Annotations.of(self._owner).add_warning_v2(
+                    WARN_USER_DATA_UNCOUNTED,
+                    f"the user data of {where} has {len(uncounted)} value(s) the size check "
+                    f"cannot measure at synth ({', '.join(uncounted)}); each is counted "
+                    f"as {REFERENCE_MAX} bytes, so its {size:,} bytes may be short of what EC2 "
+                    "gets. Fix: keep the user data to Fn::Join, Fn::Sub, Fn::Base64 and "
+                    "references, or check its size after deploying.",
+                )
+            found.append((f" of {where}", size))
+        if found:
+            return found
+        own = Stack.of(self._owner)
+        return [("", resolved_size(own.resolve(self._user_data.render())))]
+
+    @property
+    def _fingerprint(self) -> str:
+        """The block from its first line to the end of its payload: no tokens in it, and the
+        payload is the programs', so another SupervisorPrograms' block does not match."""
+        start = self._block.index(MARKER)
+        end = self._block.index(f"\n{PAYLOAD_DELIMITER}\n", start)
+        return json.dumps(self._block[start:end])[1:-1]
 
     def _warn(self) -> None:
         annotations = Annotations.of(self._owner)
@@ -143,3 +163,65 @@ class SynthChecks:
                 f"{len(silent)} alarm(s) notify nobody: give alarm_topic= or alarm_actions=, or "
                 "add actions to programs.alarms.",
             )
+
+
+_HOSTS = (ec2.CfnLaunchTemplate, ec2.CfnInstance, autoscaling.CfnLaunchConfiguration)
+# What resolved_size counts exactly (references at their longest); anything else is one
+# deploy-time value at REFERENCE_MAX.
+_COUNTED = {"Fn::Base64", "Fn::Join", "Fn::Sub", "Ref", "Fn::GetAtt", "Fn::ImportValue"}
+
+
+def _user_data_of(host: Construct, stack: Stack) -> object:
+    if isinstance(host, ec2.CfnLaunchTemplate):
+        data = host.launch_template_data
+        if isinstance(data, ec2.CfnLaunchTemplate.LaunchTemplateDataProperty):
+            return data.user_data
+        resolved = stack.resolve(data)  # a token for the whole data
+        if isinstance(resolved, dict):
+            return resolved.get("userData", resolved.get("UserData"))
+        return None
+    assert isinstance(host, ec2.CfnInstance | autoscaling.CfnLaunchConfiguration)
+    return host.user_data
+
+
+def _decoded(value: object) -> tuple[object, int, list[str]]:
+    """The user data as EC2 gets it (before base64), its size, and the functions in it that
+    could not be measured. A literal string is already base64 (CloudFormation wants it so)."""
+    if isinstance(value, dict) and list(value) == ["Fn::Base64"]:
+        inner = value["Fn::Base64"]
+        return inner, resolved_size(inner), uncounted_names(inner)
+    if isinstance(value, str):
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except binascii.Error:
+            return value, resolved_size(value), []
+        return raw.decode("utf-8", "replace"), len(raw), []
+    return value, resolved_size(value), uncounted_names(value) or ["a value not in Fn::Base64"]
+
+
+def uncounted_names(value: object) -> list[str]:
+    """The intrinsic functions in a resolved value that resolved_size counts as one reference
+    though they may stand for more (Fn::If, Fn::Select...)."""
+    if isinstance(value, list):
+        return [name for item in value for name in uncounted_names(item)]
+    if not isinstance(value, dict):
+        return []
+    if len(value) == 1:
+        ((function, argument),) = value.items()
+        if function.startswith("Fn::") or function == "Ref":
+            if function not in _COUNTED:
+                return [function]
+            if function in {"Ref", "Fn::GetAtt", "Fn::ImportValue"}:
+                return []
+            return uncounted_names(argument)
+    return [name for item in value.values() for name in uncounted_names(item)]
+
+
+def _host_path(host: Construct) -> str:
+    """The L2's path when the resource is its default child (Hosts/Template, not
+    Hosts/Template/Resource)."""
+    scope = host.node.scope
+    default = None if scope is None else scope.node.default_child
+    if scope is not None and default is not None and default.node.path == host.node.path:
+        return scope.node.path
+    return host.node.path

@@ -175,6 +175,7 @@ class SupervisorPrograms(Construct):
             secrets=any(program.secrets for program in checked),
             agent=self._agent_asset is not None,
             alarms=list(self._alarms.values()),
+            block=self._script,
         )
         self.node.add_validation(self._checks)
         record_policy(self, policy, programs=self._programs, user_data=self._user_data)
