@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from restart_policy import LogPolicy
+from restart_policy._backoff_listener import render_listener
 from tests.supervisor_harness import Supervisord
 
 pytestmark = pytest.mark.supervisord
@@ -85,19 +87,14 @@ def program_section(tmp_path: Path, name: str, numprocs: int, settings: dict[str
 
 
 def listener_section(tmp_path: Path, state: Path) -> str:
-    command = (
-        f"{shlex.quote(sys.executable)} {AGENT} --config {tmp_path / 'backoff.json'} "
-        f"--state {state}"
-    )
-    return (
-        "[eventlistener:restart-policy-backoff]\n"
-        f"command={command}\n"
-        "events=PROCESS_STATE,TICK_5\n"
-        "buffer_size=1024\n"
-        "autorestart=true\n"
-        "startsecs=1\n"
-        "startretries=10\n"
-        f"stderr_logfile={tmp_path}/restart-policy-backoff.log\n"
+    # the section as the library renders it (PROCESS_STATE only: the agent's own timers, no
+    # TICK events), so these tests run the production wake-up path
+    return render_listener(
+        python=shlex.quote(sys.executable),
+        agent_path=str(AGENT),
+        config_path=str(tmp_path / "backoff.json"),
+        state_path=str(state),
+        log_policy=LogPolicy(directory=str(tmp_path)),
     )
 
 
