@@ -5,6 +5,8 @@ MultipartUserData inside each, L1 resources filled by hand, and a host in anothe
 from __future__ import annotations
 
 import base64
+import gzip
+import random
 from collections.abc import Callable
 
 import pytest
@@ -219,6 +221,46 @@ def test_literal_base64_user_data_over_the_limit_fails_synth() -> None:
     encoded = base64.b64encode(text.encode()).decode()
     ec2.CfnInstance(stack, "Host", image_id="ami-12345678", user_data=encoded)
     with pytest.raises(RuntimeError, match=rf"the user data of Hosts/Host {TOO_BIG}"):
+        synth(stack)
+
+
+def test_gzipped_literal_user_data_over_the_limit_fails_synth() -> None:
+    """cloud-init reads gzip'd user data: looked into for the block, counted compressed."""
+    stack = Stack(App(), "Hosts")
+    construct = programs(stack)
+    construct.user_data.add_commands(
+        "# " + base64.b64encode(random.Random(7).randbytes(15000)).decode()
+    )
+    text = stack.resolve(construct.user_data.render())
+    assert isinstance(text, str)
+    encoded = base64.b64encode(gzip.compress(text.encode())).decode()
+    ec2.CfnInstance(stack, "Host", image_id="ami-12345678", user_data=encoded)
+    with pytest.raises(RuntimeError, match=rf"the user data of Hosts/Host {TOO_BIG}"):
+        synth(stack)
+
+
+def test_spot_fleet_launch_specification_over_the_limit_fails_synth() -> None:
+    stack = Stack(App(), "Hosts")
+    construct = programs(stack)
+    construct.user_data.add_commands(MIME_ONLY_FILLER)
+    specification = ec2.CfnSpotFleet.SpotFleetLaunchSpecificationProperty(
+        image_id="ami-12345678",
+        instance_type="t3.micro",
+        user_data=rendered(multipart(construct.user_data)),
+    )
+    ec2.CfnSpotFleet(
+        stack,
+        "Fleet",
+        spot_fleet_request_config_data=ec2.CfnSpotFleet.SpotFleetRequestConfigDataProperty(
+            iam_fleet_role="arn:aws:iam::123456789012:role/fleet",
+            target_capacity=1,
+            launch_specifications=[specification],
+        ),
+    )
+    with pytest.raises(
+        RuntimeError,
+        match=rf"the user data of Hosts/Fleet \(launch specification 0\) {TOO_BIG}",
+    ):
         synth(stack)
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import gzip
 import json
 import re
+import zlib
 from collections.abc import Sequence
 
 import jsii
@@ -88,8 +91,8 @@ class SynthChecks:
         return errors
 
     def _deployed_sizes(self) -> list[tuple[str, int]]:
-        """The size of the user data of every instance, launch template and launch
-        configuration of the whole app that carries this construct's block (inside a
+        """The size of the user data of every instance, launch template, launch configuration
+        and spot fleet of the whole app that carries this construct's block (inside a
         MultipartUserData, filled in by hand, in another stack); the construct's own user
         data when none does yet. L1 resources, since every L2 host makes one."""
         assert self._user_data is not None
@@ -98,27 +101,27 @@ class SynthChecks:
             if not isinstance(node, _HOSTS):
                 continue
             stack = Stack.of(node)
-            value = _user_data_of(node, stack)
-            if value is None:
-                continue
-            text, size, uncounted = _decoded(stack.resolve(value))
-            if self._fingerprint not in json.dumps(text):
-                continue
-            where = _host_path(node)
-            if uncounted:
-                Annotations.of(self._owner).add_warning_v2(
-                    WARN_USER_DATA_UNCOUNTED,
-                    f"the user data of {where} has {len(uncounted)} value(s) the size check "
-                    f"cannot measure at synth ({', '.join(uncounted)}); each is counted "
-                    f"as {REFERENCE_MAX} bytes, so its {size:,} bytes may be short of what EC2 "
-                    "gets. Fix: keep the user data to Fn::Join, Fn::Sub, Fn::Base64 and "
-                    "references, or check its size after deploying.",
-                )
-            found.append((f" of {where}", size))
+            for part, value in _user_data_of(node, stack):
+                self._judge(found, f"{_host_path(node)}{part}", stack.resolve(value))
         if found:
             return found
         own = Stack.of(self._owner)
         return [("", resolved_size(own.resolve(self._user_data.render())))]
+
+    def _judge(self, found: list[tuple[str, int]], where: str, value: object) -> None:
+        text, size, uncounted = _decoded(value)
+        if self._fingerprint not in json.dumps(text):
+            return
+        found.append((f" of {where}", size))
+        if uncounted:
+            Annotations.of(self._owner).add_warning_v2(
+                WARN_USER_DATA_UNCOUNTED,
+                f"the user data of {where} has {len(uncounted)} value(s) the size check "
+                f"cannot measure at synth ({', '.join(uncounted)}); each is counted "
+                f"as {REFERENCE_MAX} bytes, so its {size:,} bytes may be short of what EC2 "
+                "gets. Fix: keep the user data to Fn::Join, Fn::Sub, Fn::Base64 and "
+                "references, or check its size after deploying.",
+            )
 
     @property
     def _fingerprint(self) -> str:
@@ -165,23 +168,43 @@ class SynthChecks:
             )
 
 
-_HOSTS = (ec2.CfnLaunchTemplate, ec2.CfnInstance, autoscaling.CfnLaunchConfiguration)
+_HOSTS = (
+    ec2.CfnLaunchTemplate,
+    ec2.CfnInstance,
+    autoscaling.CfnLaunchConfiguration,
+    ec2.CfnSpotFleet,
+)
 # What resolved_size counts exactly (references at their longest); anything else is one
 # deploy-time value at REFERENCE_MAX.
 _COUNTED = {"Fn::Base64", "Fn::Join", "Fn::Sub", "Ref", "Fn::GetAtt", "Fn::ImportValue"}
 
 
-def _user_data_of(host: Construct, stack: Stack) -> object:
+def _user_data_of(host: Construct, stack: Stack) -> list[tuple[str, object]]:
+    """Each user data of the resource, with what names it inside the resource."""
     if isinstance(host, ec2.CfnLaunchTemplate):
         data = host.launch_template_data
         if isinstance(data, ec2.CfnLaunchTemplate.LaunchTemplateDataProperty):
-            return data.user_data
-        resolved = stack.resolve(data)  # a token for the whole data
-        if isinstance(resolved, dict):
-            return resolved.get("userData", resolved.get("UserData"))
-        return None
+            return [] if data.user_data is None else [("", data.user_data)]
+        return _user_data_in("", stack.resolve(data))  # a token for the whole data
+    if isinstance(host, ec2.CfnSpotFleet):
+        config = stack.resolve(host.spot_fleet_request_config_data)
+        specifications = config.get("launchSpecifications") if isinstance(config, dict) else None
+        if not isinstance(specifications, list):
+            return []
+        return [
+            found
+            for number, specification in enumerate(specifications)
+            for found in _user_data_in(f" (launch specification {number})", specification)
+        ]
     assert isinstance(host, ec2.CfnInstance | autoscaling.CfnLaunchConfiguration)
-    return host.user_data
+    return [] if host.user_data is None else [("", host.user_data)]
+
+
+def _user_data_in(part: str, resolved: object) -> list[tuple[str, object]]:
+    if not isinstance(resolved, dict):
+        return []
+    value = resolved.get("userData", resolved.get("UserData"))
+    return [] if value is None else [(part, value)]
 
 
 def _decoded(value: object) -> tuple[object, int, list[str]]:
@@ -195,6 +218,9 @@ def _decoded(value: object) -> tuple[object, int, list[str]]:
             raw = base64.b64decode(value, validate=True)
         except binascii.Error:
             return value, resolved_size(value), []
+        if raw[:2] == b"\x1f\x8b":  # gzip'd, which cloud-init reads: looked into, counted as is
+            with contextlib.suppress(OSError, EOFError, zlib.error):
+                return gzip.decompress(raw).decode("utf-8", "replace"), len(raw), []
         return raw.decode("utf-8", "replace"), len(raw), []
     return value, resolved_size(value), uncounted_names(value) or ["a value not in Fn::Base64"]
 
