@@ -506,3 +506,16 @@ def test_a_record_with_nothing_ever_due_is_resumed_with_an_agent_error(record: R
     assert [(a.kind, a.decision) for a in actions][:1] == [("log", "agent-error")]
     assert "start" in [a.kind for a in actions]
     assert core.check() == []
+
+
+@pytest.mark.parametrize(
+    ("given", "resolved"),
+    [
+        (["web"], []),  # supervisorctl: the process web:web, no such process
+        (["web", "web:*"], ["web"]),
+        (["web:web-0", "other"], ["web:web-0"]),
+        (["all"], ["web"]),
+    ],
+)
+def test_a_stop_reads_names_as_supervisorctl_does(given: list[str], resolved: list[str]) -> None:
+    assert _resolve(given, {"web": S}, skip_unmanaged=True) == resolved

@@ -296,10 +296,10 @@ def test_a_person_starting_the_program_cancels_the_cooldown(tmp_path: Path) -> N
 def test_a_persons_stop_during_the_cooldown_keeps_it_stopped(tmp_path: Path) -> None:
     with agent_daemon(tmp_path, {**FAST, "initial": 3}) as supervisord:
         wait_decisions(tmp_path, 1, "backoff", timeout=60)
-        # what the host's supervisorctl wrapper does for `supervisorctl stop daemon`
+        # what the host's supervisorctl wrapper does for `supervisorctl stop daemon:*`
         with pytest.raises(Exception, match="NOT_RUNNING"):
             supervisord.rpc.supervisor.stopProcess("daemon:daemon-0")
-        done = person(tmp_path, "stop", "daemon")
+        done = person(tmp_path, "stop", "daemon:*")
         assert done.returncode == 0, done.stderr
         wait_decisions(tmp_path, 1, "manual-stop", timeout=30)
         # the agent reads the person's file every 5 s: a probe it began before may still be

@@ -142,13 +142,13 @@ class Host:
 
     def ctl_stop(self, *names: str) -> None:
         """What the host's rp-supervisorctl wrapper does for `stop NAME...`: supervisorctl's
-        stop (a group name stops the group), then the agent's `stop` with the same names."""
+        stop (`group:*` stops the group), then the agent's `stop` with the same names."""
         for name in names:
-            try:
-                if ":" in name and not name.endswith(":*"):
-                    self.rpc.supervisor.stopProcess(name)
+            try:  # as supervisorctl reads names: a bare NAME is the process NAME:NAME
+                if name.endswith((":*", ":")):
+                    self.rpc.supervisor.stopProcessGroup(name.split(":", 1)[0])
                 else:
-                    self.rpc.supervisor.stopProcessGroup(name.removesuffix(":*"))
+                    self.rpc.supervisor.stopProcess(name)
             except Exception:  # NOT_RUNNING during a cool-down: supervisorctl says so
                 pass
         self.person("stop", *names)
@@ -228,7 +228,7 @@ def test_an_old_persons_stop_is_not_applied_again_after_an_agent_restart(
     (tmp_path / "db-up").touch()
     with Host(tmp_path, state=state) as host:
         host.supervisord.wait_state("daemon:daemon-0", "RUNNING", timeout=60)
-        host.ctl_stop("daemon")  # a person stops it for maintenance ...
+        host.ctl_stop("daemon:*")  # a person stops it for maintenance ...
         host.supervisord.wait_state("daemon:daemon-0", "STOPPED", timeout=60)
         host.rpc.supervisor.startProcess("daemon:daemon-0", True)  # ... and starts it again
         time.sleep(SCAN)  # the agent has read the person's file
@@ -284,14 +284,14 @@ def test_a_persons_stop_naming_an_unmanaged_program_too_cancels_the_cooldown(
         extra_sections=section,
     ) as host:
         host.wait_decisions(1, "backoff", timeout=60)
-        host.ctl_stop("daemon", "other")  # rp-supervisorctl stop daemon other
+        host.ctl_stop("daemon:*", "other:*")  # rp-supervisorctl stop daemon:* other:*
         host.wait_decisions(1, "manual-stop", timeout=30)
 
 
-def test_a_persons_stop_of_a_group_by_its_name_cancels_the_cooldown(tmp_path: Path) -> None:
+def test_a_persons_stop_of_a_process_by_its_name_cancels_the_cooldown(tmp_path: Path) -> None:
     with Host(tmp_path, restart_policy=policy(backoff_initial=Duration.seconds(3))) as host:
         host.wait_decisions(1, "backoff", timeout=60)
-        host.ctl_stop("daemon")
+        host.ctl_stop("daemon:daemon-0")
         log = host.wait_decisions(1, "manual-stop", timeout=30)
         time.sleep(3)  # a probe begun before the agent read the stop may still be starting
         count = host.starts()
@@ -389,7 +389,7 @@ def test_a_persons_stop_then_start_leaves_the_program_under_the_agent(tmp_path: 
     with Host(tmp_path, restart_policy=slow) as host:
         host.wait_decisions(1, "backoff", timeout=60)
         (tmp_path / "db-up").touch()
-        host.ctl_stop("daemon")  # a person restarts it by hand, as a script would
+        host.ctl_stop("daemon:*")  # a person restarts it by hand, as a script would
         host.rpc.supervisor.startProcess("daemon:daemon-0", True)
         time.sleep(SCAN)
         assert host.state_of("daemon:daemon-0") == "RUNNING"

@@ -219,12 +219,6 @@ def test_other_subcommands_go_to_supervisorctl_unchanged(tmp_path: Path) -> None
     assert "restart-policy-backoff" in [c[0] for c in columns]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the wrapper tells the agent of a stop before supervisorctl refuses it; "
-    "`stop NAME` (a program's name: its process is NAME:NAME-0) is 'no such process' in "
-    "supervisorctl but a stop of the whole group in the agent, which then stops the program",
-)
 def test_a_stop_supervisorctl_refuses_leaves_the_program_alone(tmp_path: Path) -> None:
     # RUNNING again after a back-off round, before healthy_reset: the round is not over yet
     slow = policy(backoff_initial=Duration.seconds(3), healthy_reset=Duration.seconds(300))

@@ -218,7 +218,7 @@ def _ctl_wrapper(install: SupervisorInstall, *, with_agent: bool) -> str:
     if not with_agent:
         return header + f'exec {ctl} "$@"\n'
     agent = f"{install.python} {AGENT_PATH} --config {AGENT_CONFIG} --state {AGENT_STATE}"
-    # hold NAME, release NAME and backoff-status go to the back-off agent; stop NAME tells it
+    # hold NAME, release NAME and backoff-status go to the back-off agent; stop NAME:* tells it
     # first, so that a cool-down does not start the program again (a probe that gets in before
     # the agent reads the stop is stopped by supervisorctl here, or by the agent).
     return header + (

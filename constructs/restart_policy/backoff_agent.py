@@ -5,9 +5,9 @@ supervisor gives up for ever after ``startretries`` failed starts (FATAL), and r
 that crashes after its start window every second without limit. So the programs this agent
 manages are configured ``autorestart=false`` and ``startretries=0``: supervisor starts them once
 (``autostart``) and reports; the agent does every restart, in the manner of Kubernetes'
-CrashLoopBackOff, with one daemon start per round (supervisor 4.3 respawns an exit in the same
-pass that reports it, and retries a failed start a second later, before any listener could stop
-it):
+CrashLoopBackOff, with one daemon start per round (supervisor 4.3 respawns an exit in the pass
+that first tells the listener of it, and retries a failed start a second later, before any
+listener could stop it):
 
 - A failed start (an exit inside ``start_window``; supervisor marks it FATAL at once): in the
   first round the agent starts it again after 1, 2, 3... s (jittered), ``start_retries`` times,
@@ -44,8 +44,10 @@ these; NAME is a program name or ``group:process``; ``all`` means every managed 
     python3 backoff_agent.py --config CONFIG --state STATE release NAME...  # agent takes it back
     python3 backoff_agent.py --config CONFIG --state STATE stop NAME...     # a person's stop:
         # cancels a cool-down; the program stays stopped until a person starts it. Call it
-        # after (or instead of) `supervisorctl stop NAME`: supervisor cannot report a stop of a
-        # program that is already STOPPED or FATAL, as it is during a cool-down.
+        # with `supervisorctl stop NAME...` (the wrapper does): supervisor cannot report a stop
+        # of a program that is already STOPPED or FATAL, as it is during a cool-down. NAME as
+        # supervisorctl reads it: group:* or group:process (a bare name is the process
+        # name:name, which does not exist, and is left alone).
     python3 backoff_agent.py --config CONFIG --state STATE status          # JSON, one line each
 
 with CONFIG and STATE exactly as in the listener's command line. A NAME that is not a managed
@@ -1160,16 +1162,29 @@ class Listener:
 def _resolve(
     names: list[str], settings: dict[str, Settings], *, skip_unmanaged: bool = False
 ) -> list[str]:
-    """Managed names; ``group:*`` (supervisorctl's group syntax) is the group. With
-    ``skip_unmanaged`` (a stop the wrapper passes on from supervisorctl, which may name programs
-    outside the agent) those are left out with a note instead of refusing the lot."""
-    # supervisorctl reads both "web:*" and "web:" as the whole group web
+    """Managed names; ``group:*`` and ``group:`` (supervisorctl's group syntax) are the group.
+    With ``skip_unmanaged`` (a stop, as supervisorctl reads it; the wrapper passes it on, and it
+    may name programs outside the agent) those are left out with a note instead of refusing the
+    lot, and so is a bare program name: supervisorctl reads NAME as the process NAME:NAME, which
+    the library never renders (its processes are NAME-0, NAME-1...), and refuses it; taking it
+    for the whole program here would stop what supervisorctl said it could not."""
+    if "all" in names:
+        return sorted(settings)
+    if skip_unmanaged:
+        bare = [n for n in names if ":" not in n and n in settings]
+        if bare:
+            sys.stderr.write(
+                "backoff_agent: supervisorctl reads "
+                + ", ".join(f"{n!r} as the process {n}:{n}" for n in bare)
+                + ", which does not exist: left alone (every process of the program: "
+                + ", ".join(f"{n}:*" for n in bare)
+                + ")\n"
+            )
+            names = [n for n in names if n not in bare]
     names = [
         name.removesuffix("*").removesuffix(":") if name.endswith((":*", ":")) else name
         for name in names
     ]
-    if "all" in names:
-        return sorted(settings)
     unknown = [n for n in names if n.split(":", 1)[0] not in settings]
     if unknown and skip_unmanaged:
         sys.stderr.write(
@@ -1215,7 +1230,7 @@ def person_command(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{error}\n")
         return 2
     if not names:
-        if args.command == "stop" and args.names:
+        if args.command == "stop" and any(":" in n or n not in settings for n in args.names):
             return 0  # only programs outside the agent: supervisorctl's stop was all of it
         sys.stderr.write("backoff_agent: no program named\n")
         return 2
