@@ -433,6 +433,9 @@ def test_settings_of_older_and_newer_versions_load(tmp_path: Path) -> None:
         '{"version": 3, "processes": {"a:a": {"held": "no"}}}',
         '{"version": 3, "processes": {"a:a": {"probe": 1}}}',
         '{"version": 3, "processes": {"a:a": {"due": true}}}',
+        '{"version": 3, "processes": {"a:a": {"phase": "cooling", "due": NaN}}}',
+        '{"version": 3, "processes": {"a:a": {"person_stop": Infinity}}}',
+        '{"version": 3, "processes": {"a:a": {"quick_exits": -1}}}',
         # of the right types, but nothing would ever be due: the process left alone for good
         '{"version": 3, "processes": {"a:a": {"phase": "cooling", "run_start": 100}}}',
         '{"version": 3, "processes": {"a:a": {"phase": "probing", "run_start": 100}}}',

@@ -1,5 +1,5 @@
 """Breaker, session 2 (issue 14): defects found by trying the back-off agent's state and person
-files as an operator would. Each test fails now (strict xfail) and passes once fixed.
+files as an operator would; each test failed before its fix.
 
 Pure decision core with a fake clock; settings of the types the library renders (floats).
 """
@@ -20,12 +20,6 @@ NOW = 1_000_000.5
 FAILED = Observation(NAME, "FATAL", start=1_000_000, stop=1_000_000, now=1_000_000)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: cooldown() computes initial * 2 ** (round - 1) with no cap on the exponent; "
-    "with float settings round 1025 raises OverflowError (about 3 days of outage at the "
-    "library's defaults, 17 h at a 60 s maximum) and the process loses its cool-down",
-)
 def test_a_back_off_past_round_1024_still_cools_down() -> None:
     probing = Record(rounds=1024, phase="probing", probe=True, probe_at=NOW - 1)
     core = Reconciler({"web": CORE}, {NAME: probing}, rng=random.Random(1))
@@ -34,11 +28,6 @@ def test_a_back_off_past_round_1024_still_cools_down() -> None:
     assert actions[0].extra["cooldown"] <= CORE.maximum
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a state record with due NaN (JSON NaN is accepted) is a phase with nothing "
-    "ever due, yet record_from_json and phase_problem let it through: no probe, no line, for good",
-)
 def test_a_cooling_record_with_a_nan_due_time_is_not_left_alone() -> None:
     text = (
         '{"version": 3, "processes": {"web:web-0": '
@@ -54,24 +43,12 @@ def test_a_cooling_record_with_a_nan_due_time_is_not_left_alone() -> None:
     assert "start" in kinds
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a person's file with an infinite stop stamp (Infinity or 1e999, hand-edited) "
-    "raises OverflowError in _started_since's int(stamp); check_person runs outside the "
-    "agent's try at its start, so the agent crash-loops",
-)
 def test_an_infinite_stop_stamp_in_the_persons_file_does_not_raise() -> None:
     core = Reconciler({"web": CORE}, rng=random.Random(5))
     core.observe(FAILED, NOW)
     core.person(set(), {"web": float("inf")}, NOW + 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a stop stamp in the future (milliseconds hand-written, or a clock stepped "
-    "back) becomes person_stop and every later real stop is older, so ignored: the cool-down "
-    "starts the program the person stopped",
-)
 def test_a_future_stop_stamp_does_not_swallow_later_stops() -> None:
     core = Reconciler({"web": CORE}, rng=random.Random(5))
     core.observe(FAILED, NOW)
@@ -86,11 +63,6 @@ def test_a_future_stop_stamp_does_not_swallow_later_stops() -> None:
     assert not [a for a in core.tick(NOW + 30) if a.kind == "start"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: negative rounds pass record_from_json; the next cool-down is initial x "
-    "2^-7 (0.03 s), far under backoff_initial",
-)
 def test_negative_rounds_in_a_state_file_are_rejected() -> None:
     text = '{"version": 3, "processes": {"web:web-0": {"rounds": -7}}}'
     with pytest.raises(ValueError, match="rounds"):

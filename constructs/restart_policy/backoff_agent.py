@@ -80,6 +80,7 @@ import argparse
 import fcntl
 import http.client
 import json
+import math
 import os
 import random
 import select
@@ -98,6 +99,8 @@ STATE_VERSION = 3
 # 22 ms: every 5 s that was 1.2 % of a core all the time.
 SCAN_SECONDS = 15.0
 PERSON_SECONDS = 5.0  # the person's file (a stat) this often, events or not
+FUTURE_STOP_SECONDS = 60.0  # a person's stop stamped later than now + this is ignored
+MAX_DOUBLINGS = 64  # 2**64 times any initial is past any maximum; more overflows a float
 SAVE_SECONDS = 1.0  # state writes that no start or stop waits for are gathered this long
 PROBE_LOST_SECONDS = 10.0  # a probe recorded but never seen (agent died before the call)
 TRANSPORT_RETRY_SECONDS = 1.0
@@ -138,7 +141,8 @@ class Settings:
     def cooldown(self, round_number: int, rng: random.Random) -> tuple[float, float]:
         """(base, jittered): the base doubles up to ``maximum``; the jitter spreads programs
         that failed together but never goes past ``maximum``, which bounds recovery."""
-        base = float(min(self.initial * 2 ** (round_number - 1), self.maximum))
+        doublings = min(max(round_number - 1, 0), MAX_DOUBLINGS)
+        base = float(min(self.initial * 2**doublings, self.maximum))
         low = base * (1 - self.jitter)
         high = min(base * (1 + self.jitter), self.maximum)
         return base, round(rng.uniform(low, high), 3)
@@ -221,7 +225,8 @@ PHASES = ("watch", "cooling", "probing", "person-stopped", "given-up")
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # JSON lets NaN and Infinity through; a time or a count of either would never come due
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def record_from_json(values: Any) -> Record:
@@ -233,8 +238,9 @@ def record_from_json(values: Any) -> Record:
     if record.phase not in PHASES:
         raise ValueError(f"unknown phase {record.phase!r}")
     for name in ("rounds", "quick_exits", "failed_starts", "run_pid"):
-        if not isinstance(getattr(record, name), int) or isinstance(getattr(record, name), bool):
-            raise ValueError(f"{name} is not an integer")
+        value = getattr(record, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name} is not a whole number of 0 or more")
     for name in ("due", "probe_at", "probe_start", "own_start", "run_start", "judged"):
         value = getattr(record, name)
         if value is not None and not _is_number(value):
@@ -652,7 +658,23 @@ class Reconciler(_Decisions):
                     r.due = now if r.due is None else min(r.due, now)
                 if not want and name in self.last:
                     acts += self.observe(self.last[name], now)
+            if r.person_stop > now + FUTURE_STOP_SECONDS:
+                # applied from a stamp that was in the future (an older agent kept those): every
+                # stop written so far counts as applied, later ones are read again
+                r.person_stop = now
+                self.dirty = True
             stamp = max(stops.get(name, 0.0), stops.get(group, 0.0))
+            if stamp > now + FUTURE_STOP_SECONDS:
+                # not written by this host's clock as it is now (a hand edit in milliseconds, a
+                # clock since stepped back): kept, it would hide every later stop
+                stamp = max(
+                    (
+                        v
+                        for v in (stops.get(name, 0.0), stops.get(group, 0.0))
+                        if v <= now + FUTURE_STOP_SECONDS
+                    ),
+                    default=0.0,
+                )
             if stamp > r.person_stop:
                 r.person_stop = stamp
                 self.dirty = True
@@ -876,9 +898,11 @@ class PersonFile:
         try:
             with open(self.path, encoding="utf-8") as file:
                 data = json.load(file)
-            held = {str(n) for n in data.get("held", [])}
+            listed = data.get("held", [])
+            held = {str(n) for n in listed} if isinstance(listed, list) else set()
             stops = {str(k): float(v) for k, v in data.get("stops", {}).items()}
-            return held, stops
+            # NaN and Infinity are valid JSON; a stop stamped with either is none
+            return held, {k: v for k, v in stops.items() if math.isfinite(v)}
         except (OSError, ValueError, TypeError, AttributeError):
             return set(), {}
 
