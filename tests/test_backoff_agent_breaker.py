@@ -606,8 +606,14 @@ def test_supervisorctl_update_of_one_program_leaves_the_others_round_alone(
         host.wait_all("RUNNING", timeout=120, group="other")
         log = host.decisions()[mark:]
     assert not of(log, "manual-start", "daemon:daemon-0")
-    rounds = [d["round"] for d in log if d.get("process") == "daemon:daemon-0"]
-    assert rounds and min(rounds) >= 2  # its back-off went on from where it was
+    # its back-off went on from where it was; a reset (round 0 by design) may follow once it has
+    # run past healthy_reset (6 s), which a loaded machine lets happen before the log is read
+    rounds = [
+        d["round"]
+        for d in log
+        if d.get("process") == "daemon:daemon-0" and d["decision"] != "reset"
+    ]
+    assert rounds and min(rounds) >= 2
 
 
 # --- the decision core, with a fake clock ----------------------------------------------------
