@@ -258,7 +258,8 @@ def test_crash_loop_past_the_start_window_costs_one_daemon_start_per_round(
 def test_an_expected_exit_code_is_not_a_crash(tmp_path: Path) -> None:
     (tmp_path / "exit_code").write_text("0")
     (tmp_path / "db-up").touch()
-    with agent_daemon(tmp_path, fail_after=2.5):
+    # healthy_reset far above the 2.5 s run: the restart must be for the exit code, not health
+    with agent_daemon(tmp_path, {**FAST, "healthy_reset": 30}, fail_after=2.5):
         deadline = time.monotonic() + 90
         while len(starts(tmp_path)) < 5 and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -384,7 +385,8 @@ def test_a_state_file_of_the_wrong_shape_is_replaced(tmp_path: Path, garbage: st
 
 
 def test_an_agent_restart_mid_round_resumes_the_round(tmp_path: Path) -> None:
-    with agent_daemon(tmp_path, fail_after=3) as supervisord:
+    # healthy_reset far above the 3 s run: a slow start on a loaded machine must not reset it
+    with agent_daemon(tmp_path, {**FAST, "healthy_reset": 30}, fail_after=3) as supervisord:
         wait_decisions(tmp_path, 1, "backoff", timeout=90)
         info = supervisord.rpc.supervisor.getProcessInfo("restart-policy-backoff")
         os.kill(info["pid"], signal.SIGKILL)  # the agent dies mid-cool-down or mid-probe
