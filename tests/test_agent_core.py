@@ -522,3 +522,12 @@ def test_a_record_with_nothing_ever_due_is_resumed_with_an_agent_error(record: R
 )
 def test_a_stop_reads_names_as_supervisorctl_does(given: list[str], resolved: list[str]) -> None:
     assert _resolve(given, {"web": S}, skip_unmanaged=True) == resolved
+
+
+def test_supervisors_fatal_is_a_failed_start_even_when_the_stamps_span_the_window() -> None:
+    # start and stop stamps are whole seconds: a run from 100.9 to 102.1 (1.2 s) reads as 2 s,
+    # a 2 s window's worth, but supervisor judged it by its own clock: FATAL, a failed start
+    window = Settings(**{**vars(S), "start_window": 2})
+    core = Reconciler({"web": window}, rng=random.Random(1))
+    actions = core.observe(obs("FATAL", 100, stop=102, now=102.2), 102.2)
+    assert [a.decision for a in actions] == ["retry"]

@@ -370,10 +370,13 @@ class _Decisions:
                     self._log(name, r, "manual-stop", detail="a person stopped it; no restart")
                 )
             return
+        # supervisor's own verdict first: FATAL/BACKOFF is an exit inside startsecs by its
+        # precise clock; the stamps are whole seconds (a 1.2 s run can show 2 s)
+        failed_by_supervisor = not replaced and obs.state in ("FATAL", "BACKOFF")
         reached = (
             r.run_running
             or (not replaced and obs.state == "EXITED")
-            or (ran is not None and ran >= s.start_window)
+            or (not failed_by_supervisor and ran is not None and ran >= s.start_window)
         )
         was_probe = ours and r.probe
         if ours:
