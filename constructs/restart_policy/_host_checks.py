@@ -174,9 +174,6 @@ _HOSTS = (
     autoscaling.CfnLaunchConfiguration,
     ec2.CfnSpotFleet,
 )
-# What resolved_size counts exactly (references at their longest); anything else is one
-# deploy-time value at REFERENCE_MAX.
-_COUNTED = {"Fn::Base64", "Fn::Join", "Fn::Sub", "Ref", "Fn::GetAtt", "Fn::ImportValue"}
 
 
 def _user_data_of(host: Construct, stack: Stack) -> list[tuple[str, object]]:
@@ -210,9 +207,10 @@ def _user_data_in(part: str, resolved: object) -> list[tuple[str, object]]:
 def _decoded(value: object) -> tuple[object, int, list[str]]:
     """The user data as EC2 gets it (before base64), its size, and the functions in it that
     could not be measured. A literal string is already base64 (CloudFormation wants it so)."""
+    unmeasured: list[str] = []
     if isinstance(value, dict) and list(value) == ["Fn::Base64"]:
         inner = value["Fn::Base64"]
-        return inner, resolved_size(inner), uncounted_names(inner)
+        return inner, resolved_size(inner, unmeasured), unmeasured
     if isinstance(value, str):
         try:
             raw = base64.b64decode(value, validate=True)
@@ -222,25 +220,8 @@ def _decoded(value: object) -> tuple[object, int, list[str]]:
             with contextlib.suppress(OSError, EOFError, zlib.error):
                 return gzip.decompress(raw).decode("utf-8", "replace"), len(raw), []
         return raw.decode("utf-8", "replace"), len(raw), []
-    return value, resolved_size(value), uncounted_names(value) or ["a value not in Fn::Base64"]
-
-
-def uncounted_names(value: object) -> list[str]:
-    """The intrinsic functions in a resolved value that resolved_size counts as one reference
-    though they may stand for more (Fn::If, Fn::Select...)."""
-    if isinstance(value, list):
-        return [name for item in value for name in uncounted_names(item)]
-    if not isinstance(value, dict):
-        return []
-    if len(value) == 1:
-        ((function, argument),) = value.items()
-        if function.startswith("Fn::") or function == "Ref":
-            if function not in _COUNTED:
-                return [function]
-            if function in {"Ref", "Fn::GetAtt", "Fn::ImportValue"}:
-                return []
-            return uncounted_names(argument)
-    return [name for item in value.values() for name in uncounted_names(item)]
+    size = resolved_size(value, unmeasured)
+    return value, size, unmeasured or ["a value not in Fn::Base64"]
 
 
 def _host_path(host: Construct) -> str:

@@ -32,8 +32,14 @@ REGION_MAX = _PSEUDO_MAX["AWS::Region"]
 _SUB_VARIABLE = re.compile(r"\$\{(!?)([^}]*)\}")
 
 
-def resolved_size(value: object) -> int:
-    """Bytes of a resolved user-data value, each deploy-time value at its longest."""
+#: Deploy-time values that are references: counted at their longest, so measured.
+_REFERENCES = {"Ref", "Fn::GetAtt", "Fn::ImportValue"}
+
+
+def resolved_size(value: object, unmeasured: list[str] | None = None) -> int:
+    """Bytes of a resolved user-data value, each deploy-time value at its longest. Functions
+    that are not references (``Fn::If``, ``Fn::Select``...) count as one reference too, though
+    they may stand for more: their names are added to ``unmeasured`` when it is given."""
     if isinstance(value, str):
         return len(value.encode("utf-8"))
     if isinstance(value, bool):
@@ -43,20 +49,22 @@ def resolved_size(value: object) -> int:
     if isinstance(value, dict) and len(value) == 1:
         ((function, argument),) = value.items()
         if function == "Fn::Base64":
-            return 4 * math.ceil(resolved_size(argument) / 3)
+            return 4 * math.ceil(resolved_size(argument, unmeasured) / 3)
         if function == "Fn::Join" and isinstance(argument, list) and len(argument) == 2:
             separator, parts = argument
             if isinstance(separator, str) and isinstance(parts, list):
-                sizes = [resolved_size(part) for part in parts]
+                sizes = [resolved_size(part, unmeasured) for part in parts]
                 return sum(sizes) + len(separator.encode("utf-8")) * max(len(sizes) - 1, 0)
         if function == "Ref" and isinstance(argument, str):
             return _PSEUDO_MAX.get(argument, REFERENCE_MAX)
         if function == "Fn::Sub":
-            return _sub_size(argument)
+            return _sub_size(argument, unmeasured)
+        if unmeasured is not None and function not in _REFERENCES:
+            unmeasured.append(function)
     return REFERENCE_MAX
 
 
-def _sub_size(argument: object) -> int:
+def _sub_size(argument: object, unmeasured: list[str] | None) -> int:
     """``Fn::Sub``'s text with each ``${...}`` at its longest (the asset bucket's name is
     ``cdk-...-assets-${AWS::AccountId}-${AWS::Region}``)."""
     variables: dict[str, object] = {}
@@ -73,7 +81,7 @@ def _sub_size(argument: object) -> int:
         if literal:
             size += len(name.encode("utf-8")) + 3  # ${!x} is written as ${x}
         elif name in variables:
-            size += resolved_size(variables[name])
+            size += resolved_size(variables[name], unmeasured)
         else:
             size += _PSEUDO_MAX.get(name, REFERENCE_MAX)
     return size + len(argument[position:].encode("utf-8"))
