@@ -92,9 +92,7 @@ def build_host_files(
         for program in programs
     }
     # The log policy's own folder first: supervisord and the agent write there.
-    others = {
-        (log_policy if p.log_policy is None else p.log_policy).directory for p in programs
-    } - {log_policy.directory}
+    others = {p.log_policy_under(log_policy).directory for p in programs} - {log_policy.directory}
     folders = [log_policy.directory, *sorted(others)]
     agent_settings = settings_json(programs, policy)
     with_agent = bool(agent_programs)

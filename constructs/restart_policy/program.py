@@ -117,6 +117,10 @@ class Program:
         """The policy this program runs under: its own, else ``default``."""
         return default if self.restart_policy is None else self.restart_policy
 
+    def log_policy_under(self, default: LogPolicy) -> LogPolicy:
+        """The log policy this program's logs follow: its own, else ``default``."""
+        return default if self.log_policy is None else self.log_policy
+
 
 def render_program(
     program: Program,
@@ -138,10 +142,7 @@ def render_program(
         policy, as the policy document writes them.
     """
     restart = program.restart_policy_under(RestartPolicy() if policy is None else policy)
-    if program.log_policy is not None:
-        logs = program.log_policy
-    else:
-        logs = LogPolicy() if log_policy is None else log_policy
+    logs = program.log_policy_under(LogPolicy() if log_policy is None else log_policy)
     problems = Problems(f"Program {program.name!r}")
     check_renderable(problems, restart)
     problems.raise_if_any()
