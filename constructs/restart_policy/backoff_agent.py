@@ -661,23 +661,15 @@ class Reconciler(_Decisions):
                     r.due = now if r.due is None else min(r.due, now)
                 if not want and name in self.last:
                     acts += self.observe(self.last[name], now)
-            if r.person_stop > now + FUTURE_STOP_SECONDS:
-                # applied from a stamp that was in the future (an older agent kept those): every
-                # stop written so far counts as applied, later ones are read again
+            # A stamp in the future was not written by this host's clock as it is now (a hand
+            # edit in milliseconds, a clock since stepped back); applied, it would hide every
+            # later stop. One an older agent applied: every stop so far counts as applied.
+            latest = now + FUTURE_STOP_SECONDS
+            if r.person_stop > latest:
                 r.person_stop = now
                 self.dirty = True
-            stamp = max(stops.get(name, 0.0), stops.get(group, 0.0))
-            if stamp > now + FUTURE_STOP_SECONDS:
-                # not written by this host's clock as it is now (a hand edit in milliseconds, a
-                # clock since stepped back): kept, it would hide every later stop
-                stamp = max(
-                    (
-                        v
-                        for v in (stops.get(name, 0.0), stops.get(group, 0.0))
-                        if v <= now + FUTURE_STOP_SECONDS
-                    ),
-                    default=0.0,
-                )
+            candidates = (stops.get(name, 0.0), stops.get(group, 0.0))
+            stamp = max((v for v in candidates if v <= latest), default=0.0)
             if stamp > r.person_stop:
                 r.person_stop = stamp
                 self.dirty = True
