@@ -41,14 +41,18 @@ def test_stop_while_polling_with_wait_zero_is_never_lost(tmp_path: Path) -> None
         time.sleep(0.01 * delay)
         process.send_signal(signal.SIGTERM)
     codes: list[int | None] = []
+    errors: list[str] = []
     for process in processes:
         try:
-            codes.append(finish(process, timeout=STOP_TIMEOUT)[0])
+            code, _, err = finish(process, timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.communicate()
-            codes.append(None)
-    assert codes == [0] * len(processes)
+            _, err = process.communicate()
+            code = None
+        codes.append(code)
+        if code != 0:
+            errors.append(err)
+    assert codes == [0] * len(processes), errors
 
 
 def test_stop_while_flooding_stderr_is_not_lost(tmp_path: Path) -> None:

@@ -124,7 +124,12 @@ class StopState:
 
     def _watch(self) -> None:
         numbers = {int(number) for number in self.stop_signals}
-        seen = 0
+        # Two views of the same signals: wakeup bytes (seen even when the main thread is stuck in
+        # C code) and the handler's count (seen when the app replaced the wakeup fd). Each counts
+        # a signal at most once, so their maximum is the number of signals. Folding the handler's
+        # count into the byte count instead counted one signal twice when the handler ran before
+        # its byte was read: a graceful stop became a forced exit 143.
+        bytes_seen = 0
         last: int | None = None
         while not self._closed.is_set():
             try:
@@ -140,13 +145,13 @@ class StopState:
                     return
                 for byte in data:
                     if byte in numbers:
-                        seen += 1
+                        bytes_seen += 1
                         last = byte
                         if self.signal_number is None:
                             self.signal_number = byte
             if self._closed.is_set():
                 return
-            seen = max(seen, self.handler_count)
+            seen = max(bytes_seen, self.handler_count)
             if seen >= 1 or self.requested:
                 self.requested = True
                 self._set()
