@@ -3,12 +3,17 @@ default buffering; every test here failed against the runtime before its fix."""
 
 from __future__ import annotations
 
+import fcntl
+import io
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +266,18 @@ def wait_for_stopping(ready: Path) -> None:
     wait_for(ready.with_name(ready.name + ".stopping"), timeout=STOP_TIMEOUT)
 
 
+def wait_for_full_pipe(read_end: int, room: int) -> None:
+    """Until fewer than ``room`` bytes fit in the pipe: a write of ``room`` bytes blocks."""
+    capacity = fcntl.fcntl(read_end, fcntl.F_GETPIPE_SZ)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while True:
+        queued = struct.unpack("i", fcntl.ioctl(read_end, termios.FIONREAD, b"\0" * 4))[0]
+        if capacity - queued < room:
+            return
+        assert time.monotonic() < deadline, f"the pipe holds only {queued} of {capacity} bytes"
+        time.sleep(0.01)
+
+
 def test_the_second_signal_line_is_written_while_stdout_is_blocked(tmp_path: Path) -> None:
     path = daemon(
         tmp_path,
@@ -287,6 +304,9 @@ runtime.run(main)
         )
         os.close(stdout)
         wait_for(ready, timeout=STOP_TIMEOUT)
+        # Only a full pipe blocks print: signalled before that, on a slow machine, the daemon
+        # stopped gracefully before its watcher thread could say that it was stopping.
+        wait_for_full_pipe(unread, room=io.DEFAULT_BUFFER_SIZE)  # print reaches it 8 KB at a time
         process.send_signal(signal.SIGTERM)
         wait_for_stopping(ready)
         process.send_signal(signal.SIGTERM)
