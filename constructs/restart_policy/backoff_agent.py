@@ -86,6 +86,7 @@ import random
 import select
 import signal
 import socket
+import stat
 import sys
 import time
 import xmlrpc.client
@@ -825,6 +826,25 @@ class Reconciler(_Decisions):
 # --- files: the agent's state and the person's intent ----------------------------------------
 
 
+def read_json(path: str) -> Any:
+    """A regular file's JSON. Anything else is an OSError: a FIFO would block the agent in
+    ``open`` for ever. JSON nested too deeply for the parser is a ValueError, not the
+    RecursionError that would crash-loop the agent without a line."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(f"{path} is a directory")
+        if not stat.S_ISREG(mode):
+            raise OSError(f"{path} is not a regular file")
+        with open(fd, encoding="utf-8", closefd=False) as file:
+            return json.load(file)
+    except RecursionError as error:
+        raise ValueError(f"{path}: nested too deeply") from error
+    finally:
+        os.close(fd)
+
+
 class StateFile:
     """The agent's state; any failure to write keeps the agent going, with a decision line."""
 
@@ -838,8 +858,7 @@ class StateFile:
         if self.path is None or not os.path.lexists(self.path):
             return {}
         try:
-            with open(self.path, encoding="utf-8") as file:
-                return Reconciler.records_from_json(json.load(file))
+            return Reconciler.records_from_json(read_json(self.path))
         except (OSError, ValueError) as error:
             self.emit(
                 {
@@ -887,12 +906,13 @@ class PersonFile:
 
     def __init__(self, state_path: str) -> None:
         self.path = f"{state_path}.person.json"
-        self.seen: tuple[float, int] | None = None
+        # Not None (a missing file): the first look always reads, so that holds recorded in the
+        # agent's state are cleared when the person's file is gone.
+        self.seen: tuple[float, int] | None = (-1.0, -1)
 
     def read(self) -> tuple[set[str], dict[str, float]]:
         try:
-            with open(self.path, encoding="utf-8") as file:
-                data = json.load(file)
+            data = read_json(self.path)
             listed = data.get("held", [])
             held = {str(n) for n in listed} if isinstance(listed, list) else set()
             stops = {str(k): float(v) for k, v in data.get("stops", {}).items()}
@@ -1129,7 +1149,14 @@ class Listener:
         now = self.clock()
         if self.reload_requested or now - self.last_scan >= SCAN_SECONDS:
             self.scan()
-        elif now - self.last_person >= PERSON_SECONDS:
+        self.tick()
+
+    def tick(self) -> None:
+        """Time passing. When a start is due, the person's file is looked at first (a stat): a
+        stop written in the last PERSON_SECONDS must cancel the start, not follow it."""
+        now = self.clock()
+        due = self.core.next_wakeup()
+        if (due is not None and due <= now) or now - self.last_person >= PERSON_SECONDS:
             self.check_person()
         self.carry_out(self.core.tick(self.clock()))
 
@@ -1166,9 +1193,7 @@ class Listener:
                 if self.clock() - self.last_scan >= SCAN_SECONDS:
                     self.on_timer()  # a storm of events must not starve the scans
                 else:
-                    if self.clock() - self.last_person >= PERSON_SECONDS:
-                        self.check_person()  # nor a person's stop, read before any probe
-                    self.carry_out(self.core.tick(self.clock()))
+                    self.tick()
             except Exception as exc:  # one bad event must not kill the agent
                 self._emit_plain({"decision": "agent-error", "detail": repr(exc)})
             stdout.write(b"RESULT 2\nOK")
@@ -1220,6 +1245,32 @@ def _resolve(
     return names
 
 
+def _known_records(state_path: str) -> dict[str, Record]:
+    """The processes the agent has seen, from its state; none when that cannot be read."""
+    try:
+        return Reconciler.records_from_json(read_json(state_path))
+    except (OSError, ValueError):
+        return {}
+
+
+def _unknown_processes(names: list[str], records: dict[str, Record], held: set[str]) -> list[str]:
+    """Process names (GROUP:PROCESS) that name no process the agent knows. A group the agent has
+    not seen yet cannot be checked: its names pass, and apply once it appears. A name already
+    held passes, so that a mistaken hold can always be released."""
+    unknown = []
+    for name in names:
+        if ":" not in name or name in held:
+            continue
+        group, process = name.split(":", 1)
+        if ":" in process:
+            unknown.append(name)
+            continue
+        seen = [known for known in records if known.split(":", 1)[0] == group]
+        if seen and name not in records:
+            unknown.append(name)
+    return unknown
+
+
 def person_command(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
@@ -1229,12 +1280,7 @@ def person_command(args: argparse.Namespace) -> int:
     person = PersonFile(args.state)
     if args.command == "status":
         held = person.read()[0]
-        records: dict[str, Record] = {}
-        try:
-            with open(args.state, encoding="utf-8") as file:
-                records = Reconciler.records_from_json(json.load(file))
-        except (OSError, ValueError):
-            pass
+        records = _known_records(args.state)
         for name in sorted(set(records) | set(settings)):
             r = records.get(name)
             group = name.split(":", 1)[0]
@@ -1253,6 +1299,20 @@ def person_command(args: argparse.Namespace) -> int:
             return 0  # only programs outside the agent: supervisorctl's stop was all of it
         sys.stderr.write("backoff_agent: no program named\n")
         return 2
+    if args.command in ("hold", "release"):
+        records = _known_records(args.state)
+        unknown = _unknown_processes(
+            names, records, person.read()[0] if args.command == "release" else set()
+        )
+        if unknown:
+            groups = sorted({n.split(":", 1)[0] for n in unknown})
+            known = [n for n in sorted(records) if n.split(":", 1)[0] in groups]
+            sys.stderr.write(
+                f"backoff_agent: no such process: {', '.join(unknown)} (the agent knows "
+                f"{', '.join(known) or 'none of that program'}; GROUP or GROUP:* is every "
+                "process of the program)\n"
+            )
+            return 2
     if args.command == "release":
         held = person.read()[0]
         through_group = [n for n in names if ":" in n and n.split(":", 1)[0] in held]

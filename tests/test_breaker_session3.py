@@ -1,0 +1,188 @@
+"""Breaker, session 3 (issue 14): defects found by a new user trying the agent's state and person
+files and the person's commands; each test failed before its fix.
+
+The file tests need no supervisor (the agent's own readers); the others run a real supervisord
+with the agent and the programs as the library renders them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from aws_cdk import Duration
+
+from restart_policy.backoff_agent import PersonFile, Reconciler, Record, StateFile
+from tests.test_backoff_agent import AGENT, of
+from tests.test_backoff_agent_breaker import Host, policy, wait_until
+
+DEEP = "[" * 100_000 + "]" * 100_000  # valid JSON, past the parser's recursion limit
+SETTINGS = {"initial": 4.0, "maximum": 8.0, "healthy_reset": 60.0, "start_retries": 0}
+CONFIG = json.dumps([{"programs": ["w"], "settings": SETTINGS}]) + "\n"
+
+
+@pytest.fixture(autouse=True)
+def default_buffering(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+
+
+def person(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "backoff.json"
+    config.write_text(CONFIG)
+    command = [sys.executable, str(AGENT), "--config", str(config)]
+    command += ["--state", str(tmp_path / "state.json"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def write_state(path: Path, records: dict[str, Record]) -> None:
+    core = Reconciler({}, records)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(core.to_json()))
+
+
+def stopping(name: str, stamp: float) -> Callable[[set[str], dict[str, float]], None]:
+    def change(held: set[str], stops: dict[str, float]) -> None:
+        stops[name] = stamp
+
+    return change
+
+
+# --- files of any shape ----------------------------------------------------------------------
+
+
+def test_a_state_file_nested_past_the_parsers_limit_is_replaced_with_a_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(DEEP)
+    lines: list[dict[str, object]] = []
+    assert StateFile(str(path), lines.append).load() == {}
+    assert [line["decision"] for line in lines] == ["state-unreadable"]
+
+
+def test_a_persons_file_nested_past_the_parsers_limit_holds_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    Path(f"{state}.person.json").write_text(DEEP)
+    assert PersonFile(str(state)).read() == (set(), {})
+
+
+def test_a_state_file_that_is_a_fifo_does_not_block_the_agent(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    os.mkfifo(path)
+    lines: list[dict[str, object]] = []
+    loader = threading.Thread(target=lambda: StateFile(str(path), lines.append).load())
+    loader.daemon = True  # before the fix it blocks in open() for ever
+    loader.start()
+    loader.join(30)
+    assert not loader.is_alive()
+    assert [line["decision"] for line in lines] == ["state-unreadable"]
+
+
+def test_status_of_a_state_file_nested_past_the_parsers_limit_answers(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text(DEEP)
+    done = person(tmp_path, "status")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["process"] == "w"
+
+
+def test_a_hold_while_the_persons_file_is_nested_too_deeply_replaces_it(tmp_path: Path) -> None:
+    Path(f"{tmp_path / 'state.json'}.person.json").write_text(DEEP)
+    done = person(tmp_path, "hold", "w")
+    assert done.returncode == 0, done.stderr
+    assert PersonFile(str(tmp_path / "state.json")).read()[0] == {"w"}
+
+
+# --- names the agent can check ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["w:nosuch", "w:w-0:x"])
+def test_a_hold_of_a_process_the_agent_does_not_know_is_refused(tmp_path: Path, name: str) -> None:
+    write_state(tmp_path / "state.json", {"w:w-0": Record(), "w:w-1": Record()})
+    done = person(tmp_path, "hold", name)
+    assert done.returncode == 2
+    assert f"no such process: {name}" in done.stderr
+    assert "w:w-0, w:w-1" in done.stderr
+    assert PersonFile(str(tmp_path / "state.json")).read()[0] == set()
+
+
+def test_a_hold_of_a_known_process_is_taken(tmp_path: Path) -> None:
+    write_state(tmp_path / "state.json", {"w:w-0": Record(), "w:w-1": Record()})
+    done = person(tmp_path, "hold", "w:w-1")
+    assert done.returncode == 0, done.stderr
+    assert PersonFile(str(tmp_path / "state.json")).read()[0] == {"w:w-1"}
+
+
+def test_a_hold_of_a_program_the_agent_has_not_seen_yet_is_taken(tmp_path: Path) -> None:
+    # no state yet (the agent has not scanned): the name cannot be checked, and applies later
+    done = person(tmp_path, "hold", "w:w-3")
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_mistaken_hold_written_before_the_check_can_be_released(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    write_state(state, {"w:w-0": Record()})
+    Path(f"{state}.person.json").write_text('{"held": ["w:w-0:x"], "stops": {}}')
+    done = person(tmp_path, "release", "w:w-0:x")
+    assert done.returncode == 0, done.stderr
+    assert PersonFile(str(state)).read()[0] == set()
+
+
+# --- real supervisord ------------------------------------------------------------------------
+
+
+def test_a_hold_in_the_state_without_a_persons_file_is_not_kept(tmp_path: Path) -> None:
+    # A person held the process, then the person's file went (deleted, a new disk) while the
+    # agent was down: the record's hold used to stay, and the process stayed down, unlisted.
+    state = tmp_path / "state" / "backoff.json"
+    write_state(state, {"daemon:daemon-0": Record(held=True, phase="cooling", due=0.0, rounds=2)})
+    with Host(tmp_path, state=state, restart_policy=policy()) as host:
+        host.wait_decisions(1, "rearm", "daemon:daemon-0", timeout=90)
+        wait_until(lambda: not host.status()["daemon:daemon-0"]["held"], 60, "released")
+
+
+def test_a_persons_stop_just_before_the_cooldown_ends_gets_no_start(tmp_path: Path) -> None:
+    # The agent read the person's file every 5 s only: a stop in the last 5 s of a cool-down
+    # lost the race with the probe in about half of the tries, and the daemon the person
+    # wanted down ran once more. Six processes: before the fix some of them start again.
+    cooldown = 12.0
+    with Host(
+        tmp_path,
+        numprocs=6,
+        restart_policy=policy(
+            start_retries=1,
+            backoff_initial=Duration.seconds(cooldown),
+            backoff_max=Duration.seconds(cooldown),
+        ),
+    ) as host:
+        log = host.wait_decisions(6, "backoff", timeout=120)
+        dues: dict[str, float] = {}
+        for line in of(log, "backoff"):
+            dues.setdefault(str(line["process"]), float(line["at"]) + float(line["cooldown"]))
+        stopped: dict[str, float] = {}
+        for name, due in sorted(dues.items(), key=lambda item: item[1]):
+            wait = due - 3.0 - time.time()
+            if wait > 0:
+                time.sleep(wait)
+            if due - time.time() < 1.5:
+                continue  # this machine was too slow to get there in time: not a fair try
+            stamp = time.time()  # what `rp-supervisorctl stop NAME` records, without its start-up
+            PersonFile(str(host.state)).update(stopping(name, stamp))
+            stopped[name] = stamp
+        assert len(stopped) >= 3, f"too few fair tries on this machine: {dues}"
+        wait_until(
+            lambda: len(of(host.decisions(), "manual-stop")) >= len(stopped), 60, "all stopped"
+        )
+        probes = [
+            (line["process"], line["at"])
+            for line in of(host.decisions(), "rearm")
+            if line["process"] in stopped and float(line["at"]) > stopped[str(line["process"])]
+        ]
+        assert probes == []
