@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -308,3 +310,42 @@ def test_zero_argument_main_in_a_short_sleep_loop_always_stops(tmp_path: Path, s
             process.communicate()
             outcomes.append((None, ["hang"]))
     assert outcomes == [(0, ["stop-requested", "stopped"])] * len(processes)
+
+
+def test_a_group_stop_of_a_daemon_with_a_forked_child_is_graceful(tmp_path: Path) -> None:
+    # supervisor's stopasgroup and a terminal's Ctrl-C signal the whole process group. The forked
+    # child used to write its signal into the parent's wakeup pipe (the parent saw two and was
+    # forced out with 143) and to keep a handler without a watcher (it ignored SIGTERM).
+    path = daemon(
+        tmp_path,
+        """
+        import os, time
+        def main(life):
+            child = os.fork()
+            if child == 0:
+                print("child", flush=True)
+                time.sleep(600)  # a plain process: the group's SIGTERM ends it
+                os._exit(0)
+            while not life.wait(0.05):
+                pass
+            _, status = os.waitpid(child, 0)
+            print("child ended", os.waitstatus_to_exitcode(status), flush=True)
+        runtime.run(main)
+        """,
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+        start_new_session=True,  # a process group of its own, as supervisor gives each program
+    )
+    try:
+        wait_line(process, "child")
+        os.killpg(process.pid, signal.SIGTERM)
+        code, out, err = finish(process, timeout=STOP_TIMEOUT)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert (code, out.strip()) == (0, f"child ended {-signal.SIGTERM}"), err

@@ -35,6 +35,29 @@ _POLL_SECONDS = 0.25
 _FORCED_FLUSH_SECONDS = 2.0
 
 
+# The state whose handlers are installed now (run() is not re-entrant across threads; a nested
+# run() stacks), for a forked child to undo them.
+_INSTALLED: list[StopState] = []
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a multiprocessing or pool worker) is a plain process again. Left as it
+    was, it would write its signals into the parent's wakeup pipe (one ``killpg`` read as two:
+    the parent forced out with 128+N) and keep a handler whose watcher thread did not survive
+    the fork (SIGTERM ignored in the child)."""
+    if not _INSTALLED:
+        return
+    state = _INSTALLED[0]  # the outermost run's handlers are what the process had before
+    _INSTALLED.clear()
+    with contextlib.suppress(ValueError, OSError):  # ValueError: forked from another thread
+        signal.set_wakeup_fd(state._previous_wakeup)
+        for number, handler in state._previous_handlers.items():
+            signal.signal(number, handler)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Stopped(BaseException):
     """A graceful stop, raised inside the app's code: ``run`` ends the process with exit 0.
 
@@ -101,12 +124,15 @@ class StopState:
         for number in self.stop_signals:
             self._previous_handlers[number] = signal.signal(number, self.on_signal)
         self._previous_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        _INSTALLED.append(self)
         self._watcher = threading.Thread(
             target=self._watch, name="restart-policy-stop-watcher", daemon=True
         )
         self._watcher.start()
 
     def uninstall(self) -> None:
+        with contextlib.suppress(ValueError):
+            _INSTALLED.remove(self)
         signal.set_wakeup_fd(self._previous_wakeup)
         for number, handler in self._previous_handlers.items():
             signal.signal(number, handler)
