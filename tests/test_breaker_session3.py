@@ -7,19 +7,28 @@ with the agent and the programs as the library renders them.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import xmlrpc.client
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from aws_cdk import Duration
 
-from restart_policy.backoff_agent import PersonFile, Reconciler, Record, StateFile
+from restart_policy.backoff_agent import (
+    Listener,
+    PersonFile,
+    Reconciler,
+    Record,
+    StateFile,
+    load_settings,
+)
 from tests.test_backoff_agent import AGENT, of
 from tests.test_backoff_agent_breaker import Host, policy, wait_until
 
@@ -144,8 +153,8 @@ def test_a_hold_in_the_state_without_a_persons_file_is_not_kept(tmp_path: Path) 
     state = tmp_path / "state" / "backoff.json"
     write_state(state, {"daemon:daemon-0": Record(held=True, phase="cooling", due=0.0, rounds=2)})
     with Host(tmp_path, state=state, restart_policy=policy()) as host:
+        host.wait_decisions(1, "release", "daemon:daemon-0", timeout=90)
         host.wait_decisions(1, "rearm", "daemon:daemon-0", timeout=90)
-        wait_until(lambda: not host.status()["daemon:daemon-0"]["held"], 60, "released")
 
 
 def test_a_persons_stop_just_before_the_cooldown_ends_gets_no_start(tmp_path: Path) -> None:
@@ -168,10 +177,11 @@ def test_a_persons_stop_just_before_the_cooldown_ends_gets_no_start(tmp_path: Pa
             dues.setdefault(str(line["process"]), float(line["at"]) + float(line["cooldown"]))
         stopped: dict[str, float] = {}
         for name, due in sorted(dues.items(), key=lambda item: item[1]):
-            wait = due - 3.0 - time.time()
+            # 2 s before: the old 5 s look caught it 2 times in 5, the fix every time
+            wait = due - 2.0 - time.time()
             if wait > 0:
                 time.sleep(wait)
-            if due - time.time() < 1.5:
+            if due - time.time() < 1.0:
                 continue  # this machine was too slow to get there in time: not a fair try
             stamp = time.time()  # what `rp-supervisorctl stop NAME` records, without its start-up
             PersonFile(str(host.state)).update(stopping(name, stamp))
@@ -186,3 +196,92 @@ def test_a_persons_stop_just_before_the_cooldown_ends_gets_no_start(tmp_path: Pa
             if line["process"] in stopped and float(line["at"]) > stopped[str(line["process"])]
         ]
         assert probes == []
+
+
+# --- review of the fixes above ---------------------------------------------------------------
+
+
+def in_time(target: Callable[[], object]) -> list[object]:
+    """``target``'s result, run in a thread that must end: a FIFO would block it for ever."""
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(target()), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "blocked"
+    return result
+
+
+def test_a_fifo_at_the_state_files_temporary_path_does_not_block_the_write(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.json"
+    os.mkfifo(f"{path}.tmp")
+    lines: list[dict[str, object]] = []
+    assert in_time(lambda: StateFile(str(path), lines.append).save({"version": 3}, 0.0)) == [True]
+    assert json.loads(path.read_text()) == {"version": 3}
+
+
+def test_a_fifo_at_the_persons_temporary_path_does_not_block_a_hold(tmp_path: Path) -> None:
+    os.mkfifo(f"{tmp_path / 'state.json'}.person.json.tmp")
+    done = person(tmp_path, "hold", "w")
+    assert done.returncode == 0, done.stderr
+    assert PersonFile(str(tmp_path / "state.json")).read()[0] == {"w"}
+
+
+def test_a_fifo_at_the_persons_lock_path_fails_the_hold_at_once(tmp_path: Path) -> None:
+    os.mkfifo(f"{tmp_path / 'state.json'}.person.json.lock")
+    done = person(tmp_path, "hold", "w")
+    assert done.returncode == 2
+    assert "cannot record the hold" in done.stderr
+
+
+def test_settings_nested_past_the_parsers_limit_are_a_value_error(tmp_path: Path) -> None:
+    path = tmp_path / "backoff.json"
+    path.write_text(DEEP)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        load_settings(str(path))
+
+
+def test_an_unreadable_persons_file_keeps_the_holds(tmp_path: Path) -> None:
+    # Read as empty, it released every hold and started what a person wanted down, silently.
+    with Host(tmp_path, restart_policy=policy(backoff_initial=Duration.seconds(2))) as host:
+        host.wait_decisions(1, "backoff", timeout=60)
+        assert host.person("hold", "daemon:daemon-0").returncode == 0
+        host.wait_decisions(1, "hold", "daemon:daemon-0", timeout=60)
+        Path(f"{host.state}.person.json").write_text(DEEP)
+        log = host.wait_decisions(1, "state-unreadable", timeout=60)
+        time.sleep(8)  # past the cool-down's cap (4 s) and a look at the person's file (5 s)
+        after = host.decisions()[len(log) :]
+    assert of(after, "release", "daemon:daemon-0") == []
+    assert of(after, "rearm", "daemon:daemon-0") == []
+    assert of(log, "release", "daemon:daemon-0") == []
+
+
+class RecordingSupervisor:
+    """Only what Listener.tick can call; a start is recorded and refused. The agent's behaviour
+    against a real supervisord is in the tests above: this one pins the order of two clock
+    readings, which a real clock cannot."""
+
+    def __init__(self) -> None:
+        self.starts: list[str] = []
+
+    def startProcess(self, name: str, wait: bool) -> None:
+        self.starts.append(name)
+        raise xmlrpc.client.Fault(10, "refused by the test")
+
+
+def test_a_start_falling_due_between_two_clock_readings_waits_for_the_persons_look(
+    tmp_path: Path,
+) -> None:
+    due = 1_800_000_000.0
+    config, state = tmp_path / "backoff.json", tmp_path / "state.json"
+    config.write_text(CONFIG)
+    write_state(state, {"w:w-0": Record(phase="cooling", due=due, rounds=1)})
+    readings = iter([due - 0.001])  # the first reading is before the due time, later ones after
+    rpc = type("Rpc", (), {"supervisor": RecordingSupervisor()})()
+    listener = Listener(
+        str(config), str(state), rpc, clock=lambda: next(readings, due + 0.001), log=io.StringIO()
+    )
+    listener.last_person = due - 1  # the 5 s look is not due: only the start can ask for one
+    listener.tick()
+    assert rpc.supervisor.starts == []

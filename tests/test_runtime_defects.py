@@ -266,7 +266,7 @@ def wait_for_stopping(ready: Path) -> None:
     wait_for(ready.with_name(ready.name + ".stopping"), timeout=STOP_TIMEOUT)
 
 
-def wait_for_full_pipe(read_end: int, room: int) -> None:
+def wait_for_full_pipe(read_end: int, room: int, process: subprocess.Popen[str]) -> None:
     """Until fewer than ``room`` bytes fit in the pipe: a write of ``room`` bytes blocks."""
     capacity = fcntl.fcntl(read_end, fcntl.F_GETPIPE_SZ)
     deadline = time.monotonic() + STOP_TIMEOUT
@@ -274,6 +274,7 @@ def wait_for_full_pipe(read_end: int, room: int) -> None:
         queued = struct.unpack("i", fcntl.ioctl(read_end, termios.FIONREAD, b"\0" * 4))[0]
         if capacity - queued < room:
             return
+        assert process.poll() is None, f"the daemon ended early: {process.returncode}"
         assert time.monotonic() < deadline, f"the pipe holds only {queued} of {capacity} bytes"
         time.sleep(0.01)
 
@@ -306,7 +307,8 @@ runtime.run(main)
         wait_for(ready, timeout=STOP_TIMEOUT)
         # Only a full pipe blocks print: signalled before that, on a slow machine, the daemon
         # stopped gracefully before its watcher thread could say that it was stopping.
-        wait_for_full_pipe(unread, room=io.DEFAULT_BUFFER_SIZE)  # print reaches it 8 KB at a time
+        # print reaches the pipe 8 KB (one buffer) at a time
+        wait_for_full_pipe(unread, io.DEFAULT_BUFFER_SIZE, process)
         process.send_signal(signal.SIGTERM)
         wait_for_stopping(ready)
         process.send_signal(signal.SIGTERM)

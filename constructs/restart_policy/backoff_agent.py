@@ -51,10 +51,12 @@ these; NAME is a program name or ``group:process``; ``all`` means every managed 
     python3 backoff_agent.py --config CONFIG --state STATE status          # JSON, one line each
 
 with CONFIG and STATE exactly as in the listener's command line. A NAME that is not a managed
-program exits with status 2 and a message on stderr. The person's intent goes to
-``STATE.person.json`` (written only by these commands); the running agent picks it up within
-``PERSON_SECONDS`` and honours it across its own restarts. A ``supervisorctl start`` is seen
-directly (a run the agent did not start) and cancels a cool-down or a person's stop.
+program, or (for hold and release) a process the agent has not seen in a program it has, exits
+with status 2 and a message on stderr. The person's intent goes to ``STATE.person.json``
+(written only by these commands); the running agent picks it up within ``PERSON_SECONDS`` and
+before any start it is due to make, and honours it across its own restarts. A
+``supervisorctl start`` is seen directly (a run the agent did not start) and cancels a cool-down
+or a person's stop.
 
 Every decision is one JSON line on stderr (``"decision"``: ``restart``, ``retry``, ``exited``,
 ``backoff``, ``rearm``, ``recovered``, ``reset``, ``manual-start``, ``manual-stop``, ``hold``,
@@ -77,6 +79,7 @@ programs removed are forgotten, programs added adopted, without restarting super
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import http.client
 import json
@@ -151,8 +154,7 @@ class Settings:
 
 def load_settings(path: str) -> dict[str, Settings]:
     """``[{"settings": {...}, "programs": [name, ...]}, ...]`` -> settings by program name."""
-    with open(path, encoding="utf-8") as file:
-        groups = json.load(file)
+    groups = read_json(path)
     return {
         name: Settings.from_json(group["settings"])
         for group in groups
@@ -845,6 +847,14 @@ def read_json(path: str) -> Any:
         os.close(fd)
 
 
+def open_new(path: str) -> IO[str]:
+    """``path`` created afresh for writing (0600). Whatever was there is removed first: opening
+    a FIFO left at a temporary file's path would block for ever."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8")
+
+
 class StateFile:
     """The agent's state; any failure to write keeps the agent going, with a decision line."""
 
@@ -880,7 +890,7 @@ class StateFile:
             # dumps, not dump: json.dump encodes in pure Python (the C encoder is for one-shot
             # dumps only), which made this write most of the agent's CPU with 150 programs
             text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-            with open(temporary, "w", encoding="utf-8") as file:
+            with open_new(temporary) as file:
                 file.write(text)
             os.replace(temporary, self.path)
         except OSError as error:
@@ -911,15 +921,26 @@ class PersonFile:
         self.seen: tuple[float, int] | None = (-1.0, -1)
 
     def read(self) -> tuple[set[str], dict[str, float]]:
+        """(held, stops); nothing for a file that is missing or cannot be read."""
+        result = self.read_or_error()
+        return (set(), {}) if isinstance(result, str) else result
+
+    def read_or_error(self) -> tuple[set[str], dict[str, float]] | str:
+        """(held, stops), none for a missing file; why not, for a file that cannot be read."""
         try:
             data = read_json(self.path)
+        except FileNotFoundError:
+            return set(), {}
+        except (OSError, ValueError) as error:
+            return str(error)
+        try:
             listed = data.get("held", [])
             held = {str(n) for n in listed} if isinstance(listed, list) else set()
             stops = {str(k): float(v) for k, v in data.get("stops", {}).items()}
-            # NaN and Infinity are valid JSON; a stop stamped with either is none
-            return held, {k: v for k, v in stops.items() if math.isfinite(v)}
-        except (OSError, ValueError, TypeError, AttributeError):
-            return set(), {}
+        except (ValueError, TypeError, AttributeError) as error:
+            return f"{self.path}: {error}"
+        # NaN and Infinity are valid JSON; a stop stamped with either is none
+        return held, {k: v for k, v in stops.items() if math.isfinite(v)}
 
     def changed(self) -> bool:
         try:
@@ -935,14 +956,20 @@ class PersonFile:
     def update(self, change: Callable[[set[str], dict[str, float]], None]) -> None:
         folder = os.path.dirname(self.path) or "."
         os.makedirs(folder, exist_ok=True)
-        with open(f"{self.path}.lock", "a", encoding="utf-8") as lock:
+        # O_NONBLOCK: a FIFO at the lock's path fails at once (no reader) instead of blocking
+        lock = os.open(f"{self.path}.lock", os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK, 0o600)
+        try:
+            if not stat.S_ISREG(os.fstat(lock).st_mode):
+                raise OSError(f"{self.path}.lock is not a regular file")
             fcntl.flock(lock, fcntl.LOCK_EX)
             held, stops = self.read()
             change(held, stops)
             temporary = f"{self.path}.tmp"
-            with open(temporary, "w", encoding="utf-8") as file:
+            with open_new(temporary) as file:
                 json.dump({"held": sorted(held), "stops": stops}, file, sort_keys=True)
             os.replace(temporary, self.path)
+        finally:
+            os.close(lock)
 
 
 # --- supervisor: XML-RPC over its unix socket and the event listener protocol -----------------
@@ -1121,7 +1148,18 @@ class Listener:
     def check_person(self) -> None:
         self.last_person = self.clock()
         if self.person is not None and self.person.changed():
-            held, stops = self.person.read()
+            read = self.person.read_or_error()
+            if isinstance(read, str):
+                # Holds and stops stay as they were: reading an unreadable file as empty would
+                # release every hold and start what a person wanted down.
+                self._emit_plain(
+                    {
+                        "decision": "state-unreadable",
+                        "detail": f"{read}; holds and stops kept as they were until it is fixed",
+                    }
+                )
+                return
+            held, stops = read
             self.carry_out(self.core.person(held, stops, self.clock()))
 
     def on_event(self, event_name: str, payload: dict[str, str]) -> None:
@@ -1158,7 +1196,8 @@ class Listener:
         due = self.core.next_wakeup()
         if (due is not None and due <= now) or now - self.last_person >= PERSON_SECONDS:
             self.check_person()
-        self.carry_out(self.core.tick(self.clock()))
+        # `now`, not a fresh clock: a start due between two readings would skip that look
+        self.carry_out(self.core.tick(now))
 
     def timeout(self) -> float:
         now = self.clock()
@@ -1309,8 +1348,9 @@ def person_command(args: argparse.Namespace) -> int:
             known = [n for n in sorted(records) if n.split(":", 1)[0] in groups]
             sys.stderr.write(
                 f"backoff_agent: no such process: {', '.join(unknown)} (the agent knows "
-                f"{', '.join(known) or 'none of that program'}; GROUP or GROUP:* is every "
-                "process of the program)\n"
+                f"{', '.join(known) or 'none of that program'}; a process added a moment ago is "
+                f"known at its first start or within {SCAN_SECONDS:.0f} s; GROUP or GROUP:* is "
+                "every process of the program)\n"
             )
             return 2
     if args.command == "release":
