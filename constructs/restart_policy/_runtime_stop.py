@@ -49,9 +49,15 @@ def _after_fork_in_child() -> None:
         return
     state = _INSTALLED[0]  # the outermost run's handlers are what the process had before
     _INSTALLED.clear()
-    with contextlib.suppress(ValueError, OSError):  # ValueError: forked from another thread
-        signal.set_wakeup_fd(state._previous_wakeup)
-        for number, handler in state._previous_handlers.items():
+    # One at a time: a failure to restore one (a stale previous fd) must not leave the others.
+    for previous in (state._previous_wakeup, -1):
+        try:
+            signal.set_wakeup_fd(previous)
+            break
+        except (ValueError, OSError):
+            continue
+    for number, handler in state._previous_handlers.items():
+        with contextlib.suppress(ValueError, OSError, TypeError):
             signal.signal(number, handler)
 
 
@@ -131,11 +137,12 @@ class StopState:
         self._watcher.start()
 
     def uninstall(self) -> None:
-        with contextlib.suppress(ValueError):
-            _INSTALLED.remove(self)
         signal.set_wakeup_fd(self._previous_wakeup)
         for number, handler in self._previous_handlers.items():
             signal.signal(number, handler)
+        # only now: a fork before this line must still undo the handlers in its child
+        with contextlib.suppress(ValueError):
+            _INSTALLED.remove(self)
         self._closed.set()
         with contextlib.suppress(OSError):  # wake the watcher so that it sees _closed
             os.write(self._wake_w, b"\0")
