@@ -102,11 +102,12 @@ def test_status_of_a_state_file_nested_past_the_parsers_limit_answers(tmp_path: 
     assert json.loads(done.stdout.splitlines()[0])["process"] == "w"
 
 
-def test_a_hold_while_the_persons_file_is_nested_too_deeply_replaces_it(tmp_path: Path) -> None:
+def test_a_hold_while_the_persons_file_is_nested_too_deeply_is_refused(tmp_path: Path) -> None:
     Path(f"{tmp_path / 'state.json'}.person.json").write_text(DEEP)
     done = person(tmp_path, "hold", "w")
-    assert done.returncode == 0, done.stderr
-    assert PersonFile(str(tmp_path / "state.json")).read()[0] == {"w"}
+    assert done.returncode == 2
+    assert "nested too deeply (fix the file, or remove it to drop every hold)" in done.stderr
+    assert Path(f"{tmp_path / 'state.json'}.person.json").read_text() == DEEP
 
 
 # --- names the agent can check ---------------------------------------------------------------
@@ -285,3 +286,94 @@ def test_a_start_falling_due_between_two_clock_readings_waits_for_the_persons_lo
     listener.last_person = due - 1  # the 5 s look is not due: only the start can ask for one
     listener.tick()
     assert rpc.supervisor.starts == []
+
+
+# --- second review ---------------------------------------------------------------------------
+
+UNREADABLE_PERSONS_FILES = {
+    "a stop that is no number": '{"held": ["a", "b"], "stops": {"a": "soon"}}',
+    "held that is a string": '{"held": "web", "stops": {}}',
+    "held that is null": '{"held": null}',
+    "no JSON": '{"held": ["a", "b"',
+}
+
+
+@pytest.mark.parametrize("text", UNREADABLE_PERSONS_FILES.values(), ids=UNREADABLE_PERSONS_FILES)
+def test_a_command_does_not_write_over_a_persons_file_it_cannot_read(
+    tmp_path: Path, text: str
+) -> None:
+    # It used to read it as empty and write back only its own change: every other hold gone.
+    path = Path(f"{tmp_path / 'state.json'}.person.json")
+    path.write_text(text)
+    done = person(tmp_path, "hold", "w")
+    assert done.returncode == 2
+    assert f"{path}: " in done.stderr
+    assert path.read_text() == text
+
+
+def test_status_says_when_the_holds_cannot_be_known(tmp_path: Path) -> None:
+    Path(f"{tmp_path / 'state.json'}.person.json").write_text('{"held": "w"}')
+    done = person(tmp_path, "status")
+    assert done.returncode == 2
+    assert "holds unknown" in done.stderr
+    assert json.loads(done.stdout.splitlines()[0]) == {"held": None, "process": "w"}
+
+
+def test_the_persons_file_stays_readable_by_other_users(tmp_path: Path) -> None:
+    # `backoff-status` may run as someone else; holds and stops are no secret
+    done = person(tmp_path, "hold", "w")
+    assert done.returncode == 0, done.stderr
+    mode = Path(f"{tmp_path / 'state.json'}.person.json").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o644 & ~umask
+
+
+def listener(tmp_path: Path, config: str = CONFIG) -> tuple[Listener, io.StringIO]:
+    (tmp_path / "backoff.json").write_text(config)
+    rpc = type("Rpc", (), {"supervisor": RecordingSupervisor()})()
+    log = io.StringIO()
+    made = Listener(str(tmp_path / "backoff.json"), str(tmp_path / "state.json"), rpc, log=log)
+    return made, log
+
+
+def decisions_in(log: io.StringIO) -> list[str]:
+    return [json.loads(line)["decision"] for line in log.getvalue().splitlines()]
+
+
+def test_a_persons_file_unreadable_for_a_moment_is_read_at_the_next_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import restart_policy.backoff_agent as agent
+
+    write_state(tmp_path / "state.json", {"w:w-0": Record()})
+    Path(f"{tmp_path / 'state.json'}.person.json").write_text('{"held": ["w:w-0"]}')
+    made, log = listener(tmp_path)
+    real = agent.read_json
+    failures = iter([OSError(24, "Too many open files")])
+
+    def flaky(path: str) -> object:
+        failure = next(failures, None) if path.endswith(".person.json") else None
+        if failure is not None:
+            raise failure
+        return real(path)
+
+    monkeypatch.setattr(agent, "read_json", flaky)
+    made.check_person()
+    assert decisions_in(log) == ["state-unreadable"]
+    made.check_person()  # the same file: read again, and this time it can be
+    assert decisions_in(log) == ["state-unreadable", "hold"]
+
+
+def test_a_persons_file_that_stays_unreadable_is_said_once(tmp_path: Path) -> None:
+    Path(f"{tmp_path / 'state.json'}.person.json").write_text('{"held": "w"}')
+    made, log = listener(tmp_path)
+    for _ in range(3):
+        made.check_person()
+    assert decisions_in(log) == ["state-unreadable"]
+
+
+def test_settings_unreadable_at_start_are_a_line_not_a_crash(tmp_path: Path) -> None:
+    made, log = listener(tmp_path, config=DEEP)
+    assert decisions_in(log) == ["settings-unreadable"]
+    assert made.core.settings == {}

@@ -152,6 +152,9 @@ class Settings:
         return base, round(rng.uniform(low, high), 3)
 
 
+SETTINGS_ERRORS = (OSError, ValueError, TypeError, KeyError, AttributeError)
+
+
 def load_settings(path: str) -> dict[str, Settings]:
     """``[{"settings": {...}, "programs": [name, ...]}, ...]`` -> settings by program name."""
     groups = read_json(path)
@@ -847,12 +850,12 @@ def read_json(path: str) -> Any:
         os.close(fd)
 
 
-def open_new(path: str) -> IO[str]:
-    """``path`` created afresh for writing (0600). Whatever was there is removed first: opening
-    a FIFO left at a temporary file's path would block for ever."""
+def open_new(path: str, mode: int) -> IO[str]:
+    """``path`` created afresh for writing (``mode``, less the umask). Whatever was there is
+    removed first: opening a FIFO left at a temporary file's path would block for ever."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8")
+    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w", encoding="utf-8")
 
 
 class StateFile:
@@ -890,7 +893,7 @@ class StateFile:
             # dumps, not dump: json.dump encodes in pure Python (the C encoder is for one-shot
             # dumps only), which made this write most of the agent's CPU with 150 programs
             text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-            with open_new(temporary) as file:
+            with open_new(temporary, 0o640) as file:
                 file.write(text)
             os.replace(temporary, self.path)
         except OSError as error:
@@ -911,6 +914,9 @@ class StateFile:
         return True
 
 
+UNSEEN = (-1.0, -1)  # a (mtime, size) no file has: the next look reads
+
+
 class PersonFile:
     """``STATE.person.json``: holds and stops, written only by the command line."""
 
@@ -918,7 +924,7 @@ class PersonFile:
         self.path = f"{state_path}.person.json"
         # Not None (a missing file): the first look always reads, so that holds recorded in the
         # agent's state are cleared when the person's file is gone.
-        self.seen: tuple[float, int] | None = (-1.0, -1)
+        self.seen: tuple[float, int] | None = UNSEEN
 
     def read(self) -> tuple[set[str], dict[str, float]]:
         """(held, stops); nothing for a file that is missing or cannot be read."""
@@ -932,10 +938,12 @@ class PersonFile:
         except FileNotFoundError:
             return set(), {}
         except (OSError, ValueError) as error:
-            return str(error)
+            return str(error) if self.path in str(error) else f"{self.path}: {error}"
         try:
             listed = data.get("held", [])
-            held = {str(n) for n in listed} if isinstance(listed, list) else set()
+            if not isinstance(listed, list):
+                raise TypeError(f"held is {type(listed).__name__}, not a list")
+            held = {str(n) for n in listed}
             stops = {str(k): float(v) for k, v in data.get("stops", {}).items()}
         except (ValueError, TypeError, AttributeError) as error:
             return f"{self.path}: {error}"
@@ -962,10 +970,15 @@ class PersonFile:
             if not stat.S_ISREG(os.fstat(lock).st_mode):
                 raise OSError(f"{self.path}.lock is not a regular file")
             fcntl.flock(lock, fcntl.LOCK_EX)
-            held, stops = self.read()
+            read = self.read_or_error()
+            if isinstance(read, str):
+                # written over, every other hold and stop in it would be lost without a word
+                raise OSError(f"{read} (fix the file, or remove it to drop every hold)")
+            held, stops = read
             change(held, stops)
             temporary = f"{self.path}.tmp"
-            with open_new(temporary) as file:
+            # 0644: `backoff-status` may run as another user; holds and stops are no secret
+            with open_new(temporary, 0o644) as file:
                 json.dump({"held": sorted(held), "stops": stops}, file, sort_keys=True)
             os.replace(temporary, self.path)
         finally:
@@ -1033,8 +1046,16 @@ class Listener:
         self.log_stream = log
         self.state = StateFile(state_path, self._emit_plain)
         self.person = PersonFile(state_path) if state_path else None
+        self.person_failed: tuple[float, int] | None = None
         self.config_seen = self._config_key()
-        self.core = Reconciler(load_settings(config_path), self.state.load(), rng=rng)
+        try:
+            settings = load_settings(config_path)
+        except SETTINGS_ERRORS as error:
+            # managing nothing until the file is fixed beats a crash loop to FATAL: the scan
+            # reloads it once it changes
+            self._emit_plain({"decision": "settings-unreadable", "detail": repr(error)})
+            settings = {}
+        self.core = Reconciler(settings, self.state.load(), rng=rng)
         self.reload_requested = False
         self.last_scan = 0.0
         self.last_save = 0.0
@@ -1127,7 +1148,7 @@ class Listener:
             self.config_seen = key
             try:
                 settings = load_settings(self.config_path)
-            except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+            except SETTINGS_ERRORS as error:
                 self._emit_plain({"decision": "settings-unreadable", "detail": repr(error)})
             else:
                 self._emit_plain({"decision": "settings-reloaded", "programs": len(settings)})
@@ -1151,14 +1172,20 @@ class Listener:
             read = self.person.read_or_error()
             if isinstance(read, str):
                 # Holds and stops stay as they were: reading an unreadable file as empty would
-                # release every hold and start what a person wanted down.
-                self._emit_plain(
-                    {
-                        "decision": "state-unreadable",
-                        "detail": f"{read}; holds and stops kept as they were until it is fixed",
-                    }
-                )
+                # release every hold and start what a person wanted down. Looked at again at
+                # the next look (the error may pass: EMFILE, EIO), said once per version.
+                if self.person.seen != self.person_failed:
+                    self.person_failed = self.person.seen
+                    self._emit_plain(
+                        {
+                            "decision": "state-unreadable",
+                            "detail": f"{read}; holds and stops kept as they were until it "
+                            "is fixed",
+                        }
+                    )
+                self.person.seen = UNSEEN
                 return
+            self.person_failed = None
             held, stops = read
             self.carry_out(self.core.person(held, stops, self.clock()))
 
@@ -1318,16 +1345,21 @@ def person_command(args: argparse.Namespace) -> int:
         return 2
     person = PersonFile(args.state)
     if args.command == "status":
-        held = person.read()[0]
+        read = person.read_or_error()
+        if isinstance(read, str):
+            sys.stderr.write(f"backoff_agent: holds unknown: {read}\n")
+        held = set() if isinstance(read, str) else read[0]
         records = _known_records(args.state)
         for name in sorted(set(records) | set(settings)):
             r = records.get(name)
             group = name.split(":", 1)[0]
-            line = {"process": name, "held": name in held or group in held}
+            line: dict[str, Any] = {"process": name, "held": name in held or group in held}
+            if isinstance(read, str):
+                line["held"] = None
             if r is not None:
                 line.update(phase=r.phase, round=r.rounds, due=r.due)
             sys.stdout.write(json.dumps(line, sort_keys=True) + "\n")
-        return 0
+        return 2 if isinstance(read, str) else 0
     try:
         names = _resolve(args.names, settings, skip_unmanaged=args.command == "stop")
     except SystemExit as error:
